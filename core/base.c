@@ -1,0 +1,95 @@
+/* base.c: assertions, user errors, random numbers and thread settings. */
+#include "base.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void tx_fail(const char *file, int line, const char *cond, const char *fmt,
+             ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s:%d: ", file, line);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (failed: %s)\n", cond);
+    va_end(ap);
+    abort();
+}
+
+int tx_error(tx_err *err, int code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ---- random numbers ------------------------------------------------------ */
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void tx_rng_seed(tx_rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t tx_rng_u64(tx_rng *r) {
+    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+double tx_rng_uniform(tx_rng *r) {
+    return (double)(tx_rng_u64(r) >> 11) * 0x1.0p-53;
+}
+
+double tx_rng_normal(tx_rng *r) {
+    double u1 = 1.0 - tx_rng_uniform(r), u2 = tx_rng_uniform(r);
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+int tx_rng_int(tx_rng *r, int lo, int hi) {
+    TX_ASSERT(lo <= hi, "tx_rng_int: empty range [%d, %d]", lo, hi);
+    uint64_t span = (uint64_t)((int64_t)hi - lo) + 1;
+    return lo + (int)(tx_rng_u64(r) % span); /* bias < 2^-32 for our spans */
+}
+
+double tx_hash_uniform(uint64_t key, uint64_t i) {
+    uint64_t x = key ^ (i * 0xd1b54a32d192ed03ULL);
+    return (double)(splitmix64(&x) >> 11) * 0x1.0p-53;
+}
+
+/* ---- threads ------------------------------------------------------------- */
+
+void tx_set_threads(int n) {
+#ifdef _OPENMP
+    if (n > 0) omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+int tx_get_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}

@@ -1,0 +1,59 @@
+/* base.h: the scalar type, always-on assertions, user-error buffers and the
+ * seeded random number generators every other module builds on.
+ * Letters used in shape comments throughout the project:
+ *   B batch, T time (Tq queries, Tk keys), C channels, H heads, D head size,
+ *   V vocabulary, N rows (any flattened leading dimensions). */
+#ifndef TX_BASE_H
+#define TX_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One macro switches the whole library to double precision (gradcheck). */
+#ifdef TX_DOUBLE
+typedef double tx_real;
+#define TX_REAL_NAME "f64"
+#else
+typedef float tx_real;
+#define TX_REAL_NAME "f32"
+#endif
+
+/* Programmer errors: always on, print "file:line: message" and abort. */
+#define TX_ASSERT(cond, ...)                                                   \
+    do {                                                                       \
+        if (!(cond)) tx_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);          \
+    } while (0)
+
+__attribute__((noreturn, format(printf, 4, 5))) void
+tx_fail(const char *file, int line, const char *cond, const char *fmt, ...);
+
+/* User errors: functions return 0 on success or TX_EINPUT/TX_EIO and leave a
+ * one-line message (no trailing newline) in a tx_err the caller owns. */
+enum { TX_OK = 0, TX_EINPUT = 2, TX_EIO = 3 };
+typedef struct tx_err {
+    char msg[512];
+} tx_err;
+/* Formats into err (if non-NULL) and returns code, for `return tx_error(...)`. */
+__attribute__((format(printf, 3, 4))) int tx_error(tx_err *err, int code,
+                                                    const char *fmt, ...);
+
+/* xoshiro256** seeded through splitmix64: the stream used for initialisation
+ * and data generation. Its whole state is `s`, so checkpoints can save it. */
+typedef struct tx_rng {
+    uint64_t s[4];
+} tx_rng;
+void tx_rng_seed(tx_rng *r, uint64_t seed);
+uint64_t tx_rng_u64(tx_rng *r);
+double tx_rng_uniform(tx_rng *r);          /* [0, 1) */
+double tx_rng_normal(tx_rng *r);           /* N(0, 1), Box-Muller */
+int tx_rng_int(tx_rng *r, int lo, int hi); /* uniform in [lo, hi] */
+
+/* Counter-based uniform in [0, 1): element i of a stream keyed by `key`.
+ * Used by dropout so masks do not depend on how threads split the work. */
+double tx_hash_uniform(uint64_t key, uint64_t i);
+
+/* Threads: n <= 0 keeps the OpenMP default (OMP_NUM_THREADS). */
+void tx_set_threads(int n);
+int tx_get_threads(void);
+
+#endif

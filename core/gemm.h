@@ -1,0 +1,19 @@
+/* gemm.h: the matrix-product kernel behind matmul, attention and every linear
+ * layer: C (+)= op(A)·op(B), op(X) = X or Xᵀ, read without materialising the
+ * transpose. Packed, cache-blocked and register-tiled. */
+#ifndef TX_GEMM_H
+#define TX_GEMM_H
+
+#include "base.h"
+
+/* op(A) is [M, K]: A is [M, K] with row stride lda, or if ta [K, M].
+ * op(B) is [K, N]: B is [K, N] with row stride ldb, or if tb [N, K].
+ * C [M, N] with row stride ldc is overwritten (accumulate 0) or added to.
+ * Splits the work across OpenMP threads unless already inside a parallel
+ * region; each element of C is summed in the same order whatever the thread
+ * count, so results are bitwise reproducible. */
+void tx_gemm(int M, int N, int K, const tx_real *A, int lda, int ta,
+             const tx_real *B, int ldb, int tb, tx_real *C, int ldc,
+             int accumulate);
+
+#endif

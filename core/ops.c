@@ -1,0 +1,825 @@
+/* ops.c: every differentiable operation, one section each: a banner, the
+ * static backward, then the public forward. Forward saves what backward needs
+ * on the node; backward accumulates (+=) into inputs that have a gradient.
+ * Parallel loops write disjoint outputs, and every reduction runs in a fixed
+ * order, so results are the same for any thread count. */
+#include "ops.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "gemm.h"
+
+/* Aborts naming the op and both shapes when ok is false. */
+#define CHECK_SHAPES(ok, op, a, b, hint)                                       \
+    do {                                                                       \
+        if (!(ok)) {                                                           \
+            char sa_[64], sb_[64];                                             \
+            tx_fail(__FILE__, __LINE__, #ok, "%s: shapes %s and %s: %s", op,   \
+                    tx_shape_str(a, sa_, sizeof sa_),                          \
+                    tx_shape_str(b, sb_, sizeof sb_), hint);                   \
+        }                                                                      \
+    } while (0)
+
+/* Below this many elements a parallel region costs more than it saves. */
+#define PAR_MIN 16384
+
+static tx_tensor *output_like(tx_tape *tp, const tx_tensor *x, tx_tensor *a,
+                              tx_tensor *b) {
+    return tx_op_output(tp, x->ndim, x->shape, a, b, NULL);
+}
+
+/* dst[j] += Σ_r src[r·cols + j] for j < cols, rows summed in order. Threads
+ * take disjoint blocks of columns. */
+static void add_column_sums(tx_real *dst, const tx_real *src, size_t rows,
+                            size_t cols) {
+    long nblk = (long)((cols + 63) / 64);
+#pragma omp parallel for schedule(static) if (rows * cols > PAR_MIN)
+    for (long blk = 0; blk < nblk; blk++) {
+        size_t j0 = (size_t)blk * 64, j1 = j0 + 64 < cols ? j0 + 64 : cols;
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = j0; j < j1; j++) dst[j] += src[r * cols + j];
+    }
+}
+
+/* ==== add (b broadcast over a's leading dimensions) ====================== */
+
+static void add_backward(tx_node *n) {
+    tx_tensor *a = n->in[0], *b = n->in[1], *out = n->out;
+    if (a->grad)
+        for (size_t i = 0; i < a->size; i++) a->grad[i] += out->grad[i];
+    if (b->grad) add_column_sums(b->grad, out->grad, a->size / b->size, b->size);
+}
+
+tx_tensor *tx_add(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
+    int ok = b->ndim <= a->ndim;
+    for (int i = 1; ok && i <= b->ndim; i++)
+        ok = b->shape[b->ndim - i] == a->shape[a->ndim - i];
+    CHECK_SHAPES(ok, "add", a, b, "b must equal a or a's trailing dimensions");
+    tx_tensor *out = output_like(tp, a, a, b);
+    size_t bs = b->size;
+#pragma omp parallel for schedule(static) if (a->size > PAR_MIN)
+    for (size_t i = 0; i < a->size; i++) out->data[i] = a->data[i] + b->data[i % bs];
+    tx_op_record(tp, "add", add_backward, out, a, b, NULL);
+    return out;
+}
+
+/* ==== sub ================================================================= */
+
+static void sub_backward(tx_node *n) {
+    tx_tensor *a = n->in[0], *b = n->in[1];
+    const tx_real *g = n->out->grad;
+    if (a->grad)
+        for (size_t i = 0; i < a->size; i++) a->grad[i] += g[i];
+    if (b->grad)
+        for (size_t i = 0; i < b->size; i++) b->grad[i] -= g[i];
+}
+
+tx_tensor *tx_sub(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
+    CHECK_SHAPES(tx_same_shape(a, b), "sub", a, b, "must be equal");
+    tx_tensor *out = output_like(tp, a, a, b);
+    for (size_t i = 0; i < a->size; i++) out->data[i] = a->data[i] - b->data[i];
+    tx_op_record(tp, "sub", sub_backward, out, a, b, NULL);
+    return out;
+}
+
+/* ==== mul (elementwise) =================================================== */
+
+static void mul_backward(tx_node *n) {
+    tx_tensor *a = n->in[0], *b = n->in[1];
+    const tx_real *g = n->out->grad;
+    if (a->grad)
+        for (size_t i = 0; i < a->size; i++) a->grad[i] += g[i] * b->data[i];
+    if (b->grad)
+        for (size_t i = 0; i < b->size; i++) b->grad[i] += g[i] * a->data[i];
+}
+
+tx_tensor *tx_mul(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
+    CHECK_SHAPES(tx_same_shape(a, b), "mul", a, b, "must be equal");
+    tx_tensor *out = output_like(tp, a, a, b);
+    for (size_t i = 0; i < a->size; i++) out->data[i] = a->data[i] * b->data[i];
+    tx_op_record(tp, "mul", mul_backward, out, a, b, NULL);
+    return out;
+}
+
+/* ==== scale =============================================================== */
+
+static void scale_backward(tx_node *n) {
+    tx_tensor *a = n->in[0];
+    tx_real s = (tx_real)n->f[0];
+    for (size_t i = 0; i < a->size; i++) a->grad[i] += s * n->out->grad[i];
+}
+
+tx_tensor *tx_scale(tx_tape *tp, tx_tensor *a, tx_real s) {
+    tx_tensor *out = output_like(tp, a, a, NULL);
+    for (size_t i = 0; i < a->size; i++) out->data[i] = s * a->data[i];
+    tx_node *n = tx_op_record(tp, "scale", scale_backward, out, a, NULL, NULL);
+    if (n) n->f[0] = s;
+    return out;
+}
+
+/* ==== matmul ============================================================== */
+/* Saved: i = {M, N, K, ta, tb, batch, b_shared}. With C = op(A)·op(B):
+ *   dA += dC·op(B)ᵀ  (stored as op: A [K, M] gets op(B)·dCᵀ),
+ *   dB += op(A)ᵀ·dC  (B [N, K] gets dCᵀ·op(A)). */
+
+static void matmul_grads(const tx_real *A, tx_real *dA, const tx_real *B,
+                         tx_real *dB, const tx_real *dC, int M, int N, int K,
+                         int ta, int tb) {
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    if (dA) {
+        if (!ta) tx_gemm(M, K, N, dC, N, 0, B, ldb, !tb, dA, K, 1);
+        else tx_gemm(K, M, N, B, ldb, tb, dC, N, 1, dA, M, 1);
+    }
+    if (dB) {
+        if (!tb) tx_gemm(K, N, M, A, lda, !ta, dC, N, 0, dB, N, 1);
+        else tx_gemm(N, K, M, dC, N, 1, A, lda, ta, dB, K, 1);
+    }
+}
+
+static void matmul_backward(tx_node *n) {
+    tx_tensor *a = n->in[0], *b = n->in[1];
+    int M = n->i[0], N = n->i[1], K = n->i[2], ta = n->i[3], tb = n->i[4];
+    int batch = n->i[5], shared = n->i[6];
+    size_t sa = (size_t)M * K, sb = shared ? 0 : (size_t)K * N,
+           sc = (size_t)M * N;
+    const tx_real *g = n->out->grad;
+    if (shared) {
+        /* Shared b: batches cannot run concurrently, they all add into dB. */
+        for (int t = 0; t < batch; t++)
+            matmul_grads(a->data + t * sa, a->grad ? a->grad + t * sa : NULL,
+                         b->data, b->grad, g + t * sc, M, N, K, ta, tb);
+        return;
+    }
+#pragma omp parallel for schedule(static) if (batch > 1)
+    for (int t = 0; t < batch; t++)
+        matmul_grads(a->data + t * sa, a->grad ? a->grad + t * sa : NULL,
+                     b->data + t * sb, b->grad ? b->grad + t * sb : NULL,
+                     g + t * sc, M, N, K, ta, tb);
+}
+
+tx_tensor *tx_matmul(tx_tape *tp, tx_tensor *a, tx_tensor *b, int ta, int tb) {
+    CHECK_SHAPES(a->ndim >= 2 && b->ndim >= 2, "matmul", a, b,
+                 "both need at least 2 dimensions");
+    int M = a->shape[a->ndim - (ta ? 1 : 2)], K = a->shape[a->ndim - (ta ? 2 : 1)];
+    int Kb = b->shape[b->ndim - (tb ? 1 : 2)], N = b->shape[b->ndim - (tb ? 2 : 1)];
+    CHECK_SHAPES(K == Kb, "matmul", a, b,
+                 "inner dimensions differ (after the transpose flags)");
+    int shared = b->ndim == 2;
+    int same_lead = a->ndim == b->ndim;
+    for (int i = 0; same_lead && i < a->ndim - 2; i++)
+        same_lead = a->shape[i] == b->shape[i];
+    CHECK_SHAPES(shared || same_lead, "matmul", a, b,
+                 "b must be 2-D or have a's leading dimensions");
+    int batch = (int)(a->size / ((size_t)M * K));
+    /* A shared, untransposed b: fold the batch into M, one big product. */
+    if (shared && !ta) {
+        M *= batch;
+        batch = 1;
+    }
+    int shape[TX_MAXDIM];
+    memcpy(shape, a->shape, sizeof shape);
+    shape[a->ndim - 2] = a->shape[a->ndim - (ta ? 1 : 2)];
+    shape[a->ndim - 1] = N;
+    tx_tensor *out = tx_op_output(tp, a->ndim, shape, a, b, NULL);
+    size_t sa = (size_t)M * K, sb = shared ? 0 : (size_t)K * N,
+           sc = (size_t)M * N;
+    int lda = ta ? M : K, ldb = tb ? K : N;
+#pragma omp parallel for schedule(static) if (batch > 1)
+    for (int t = 0; t < batch; t++)
+        tx_gemm(M, N, K, a->data + t * sa, lda, ta, b->data + t * sb, ldb, tb,
+                out->data + t * sc, N, 0);
+    tx_node *n = tx_op_record(tp, "matmul", matmul_backward, out, a, b, NULL);
+    if (n) {
+        int v[7] = {M, N, K, ta, tb, batch, shared};
+        memcpy(n->i, v, sizeof v);
+    }
+    return out;
+}
+
+/* ==== relu ================================================================ */
+
+static void relu_backward(tx_node *n) {
+    tx_tensor *x = n->in[0];
+    const tx_real *g = n->out->grad;
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (size_t i = 0; i < x->size; i++)
+        if (x->data[i] > 0) x->grad[i] += g[i];
+}
+
+tx_tensor *tx_relu(tx_tape *tp, tx_tensor *x) {
+    tx_tensor *out = output_like(tp, x, x, NULL);
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (size_t i = 0; i < x->size; i++)
+        out->data[i] = x->data[i] > 0 ? x->data[i] : 0;
+    tx_op_record(tp, "relu", relu_backward, out, x, NULL, NULL);
+    return out;
+}
+
+/* ==== gelu (exact) ======================================================== */
+
+static void gelu_backward(tx_node *n) {
+    /* In the forward pass this was y = x·Φ(x), so dy/dx = Φ(x) + x·φ(x). */
+    tx_tensor *x = n->in[0];
+    const tx_real *g = n->out->grad;
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (size_t i = 0; i < x->size; i++) {
+        double v = x->data[i];
+        double cdf = 0.5 * (1 + erf(v * M_SQRT1_2));
+        double pdf = exp(-0.5 * v * v) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
+        x->grad[i] += (tx_real)(g[i] * (cdf + v * pdf));
+    }
+}
+
+tx_tensor *tx_gelu(tx_tape *tp, tx_tensor *x) {
+    tx_tensor *out = output_like(tp, x, x, NULL);
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (size_t i = 0; i < x->size; i++) {
+        double v = x->data[i];
+        out->data[i] = (tx_real)(0.5 * v * (1 + erf(v * M_SQRT1_2)));
+    }
+    tx_op_record(tp, "gelu", gelu_backward, out, x, NULL, NULL);
+    return out;
+}
+
+/* ==== masks and the softmax row kernel ==================================== */
+
+/* Where the mask row for row (i0, i1, i2) of a 4-D-padded x starts. */
+typedef struct mask_view {
+    const tx_real *m; /* NULL: no mask */
+    size_t st[3];     /* 0 on broadcast dimensions */
+} mask_view;
+
+static mask_view mask_view_make(const char *op, const tx_tensor *x,
+                                const tx_tensor *mask) {
+    mask_view mv = {0};
+    if (!mask) return mv;
+    int ok = mask->ndim <= x->ndim && tx_last(mask) == tx_last(x);
+    int xs[4] = {1, 1, 1, 1}, ms[4] = {1, 1, 1, 1};
+    for (int i = 0; i < x->ndim; i++) xs[4 - x->ndim + i] = x->shape[i];
+    for (int i = 0; ok && i < mask->ndim; i++) ms[4 - mask->ndim + i] = mask->shape[i];
+    for (int i = 0; ok && i < 3; i++) ok = ms[i] == 1 || ms[i] == xs[i];
+    CHECK_SHAPES(ok, op, x, mask,
+                 "mask must broadcast against x (dimensions equal or 1)");
+    size_t stride = (size_t)ms[3];
+    for (int i = 2; i >= 0; i--) {
+        mv.st[i] = ms[i] == 1 ? 0 : stride;
+        stride *= (size_t)ms[i];
+    }
+    mv.m = mask->data;
+    return mv;
+}
+
+static const tx_real *mask_row(const mask_view *mv, int i0, int i1, int i2) {
+    return mv->m ? mv->m + i0 * mv->st[0] + i1 * mv->st[1] + i2 * mv->st[2]
+                 : NULL;
+}
+
+/* y = softmax(s·x + m) over n entries; every entry masked gives zeros. */
+static void softmax_row(const tx_real *x, tx_real s, const tx_real *m,
+                        tx_real *y, int n) {
+    tx_real mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        y[j] = s * x[j] + (m ? m[j] : 0);
+        if (y[j] > mx) mx = y[j];
+    }
+    if (mx == -INFINITY) {
+        memset(y, 0, (size_t)n * sizeof *y);
+        return;
+    }
+    double sum = 0;
+    for (int j = 0; j < n; j++) sum += (y[j] = (tx_real)exp(y[j] - mx));
+    tx_real inv = (tx_real)(1 / sum);
+    for (int j = 0; j < n; j++) y[j] *= inv;
+}
+
+/* dx = y ⊙ (dy − Σ dy⊙y), scaled by s, added to dx. */
+static void softmax_row_backward(const tx_real *y, const tx_real *dy,
+                                 tx_real *dx, tx_real s, int n) {
+    double dot = 0;
+    for (int j = 0; j < n; j++) dot += (double)dy[j] * y[j];
+    for (int j = 0; j < n; j++) dx[j] += s * y[j] * (dy[j] - (tx_real)dot);
+}
+
+/* 4-D-padded leading index of row r of a tensor with the given shape. */
+static void row_index(const tx_tensor *x, size_t r, int idx[3]) {
+    int lead[3] = {1, 1, 1};
+    for (int i = 0; i < x->ndim - 1; i++) lead[3 - (x->ndim - 1) + i] = x->shape[i];
+    idx[2] = (int)(r % (size_t)lead[2]);
+    r /= (size_t)lead[2];
+    idx[1] = (int)(r % (size_t)lead[1]);
+    idx[0] = (int)(r / (size_t)lead[1]);
+}
+
+/* ==== softmax (last dimension, optional additive mask) ==================== */
+
+static void softmax_backward(tx_node *n) {
+    tx_tensor *x = n->in[0], *y = n->out;
+    size_t rows = tx_rows(x);
+    int c = tx_last(x);
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (size_t r = 0; r < rows; r++)
+        softmax_row_backward(y->data + r * c, y->grad + r * c,
+                             x->grad + r * c, 1, c);
+}
+
+tx_tensor *tx_softmax(tx_tape *tp, tx_tensor *x, const tx_tensor *mask) {
+    mask_view mv = mask_view_make("softmax", x, mask);
+    tx_tensor *out = output_like(tp, x, x, NULL);
+    size_t rows = tx_rows(x);
+    int c = tx_last(x);
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        int idx[3];
+        row_index(x, r, idx);
+        softmax_row(x->data + r * c, 1, mask_row(&mv, idx[0], idx[1], idx[2]),
+                    out->data + r * c, c);
+    }
+    tx_op_record(tp, "softmax", softmax_backward, out, x, NULL, NULL);
+    return out;
+}
+
+/* ==== log-softmax ========================================================= */
+
+static void log_softmax_backward(tx_node *n) {
+    /* In the forward pass this was y = x − logΣexp(x): dx = dy − exp(y)·Σdy. */
+    tx_tensor *x = n->in[0], *y = n->out;
+    size_t rows = tx_rows(x);
+    int c = tx_last(x);
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        const tx_real *yr = y->data + r * c, *gr = y->grad + r * c;
+        double gsum = 0;
+        for (int j = 0; j < c; j++) gsum += gr[j];
+        for (int j = 0; j < c; j++)
+            x->grad[r * c + j] += gr[j] - (tx_real)(exp(yr[j]) * gsum);
+    }
+}
+
+/* log Σ_j exp(x_j), stable. */
+static double logsumexp(const tx_real *x, int n) {
+    tx_real mx = x[0];
+    for (int j = 1; j < n; j++)
+        if (x[j] > mx) mx = x[j];
+    double sum = 0;
+    for (int j = 0; j < n; j++) sum += exp(x[j] - mx);
+    return mx + log(sum);
+}
+
+tx_tensor *tx_log_softmax(tx_tape *tp, tx_tensor *x) {
+    tx_tensor *out = output_like(tp, x, x, NULL);
+    size_t rows = tx_rows(x);
+    int c = tx_last(x);
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        double lse = logsumexp(x->data + r * c, c);
+        for (int j = 0; j < c; j++)
+            out->data[r * c + j] = (tx_real)(x->data[r * c + j] - lse);
+    }
+    tx_op_record(tp, "log_softmax", log_softmax_backward, out, x, NULL, NULL);
+    return out;
+}
+
+/* ==== cross-entropy (fused with log-softmax) ============================= */
+/* Saved: lse [N] (log Σ exp per row), targets [N] (copied), f = {e, count},
+ * i = {ignore_index}. */
+
+static void cross_entropy_backward(tx_node *n) {
+    /* In the forward pass this was, for each counted row,
+     *   loss = (1/count)·Σ_rows −(1−e)·(x_y − lse) − (e/V)·Σ_c (x_c − lse),
+     * so dloss/dx_c = (1/count)·(p_c − (1−e)·[c = y] − e/V), p = softmax(x). */
+    tx_tensor *x = n->in[0];
+    const double *lse = n->saved;
+    const int *tg = n->aux;
+    double e = n->f[0], count = n->f[1];
+    int ignore = n->i[0], V = tx_last(x);
+    if (count == 0) return;
+    double g = n->out->grad[0] / count;
+    size_t rows = tx_rows(x);
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        if (tg[r] == ignore) continue;
+        const tx_real *xr = x->data + r * V;
+        tx_real *dr = x->grad + r * V;
+        for (int c = 0; c < V; c++) {
+            double d = exp(xr[c] - lse[r]) - e / V - (c == tg[r] ? 1 - e : 0);
+            dr[c] += (tx_real)(g * d);
+        }
+    }
+}
+
+tx_tensor *tx_cross_entropy(tx_tape *tp, tx_tensor *logits, const int *targets,
+                            int ignore_index, tx_real label_smoothing) {
+    tx_tensor *x = logits;
+    size_t rows = tx_rows(x);
+    int V = tx_last(x);
+    TX_ASSERT(label_smoothing >= 0 && label_smoothing <= 1,
+              "cross_entropy: label smoothing %g outside [0, 1]",
+              (double)label_smoothing);
+    for (size_t r = 0; r < rows; r++)
+        TX_ASSERT(targets[r] == ignore_index || (targets[r] >= 0 && targets[r] < V),
+                  "cross_entropy: target %d at row %zu outside [0, %d)",
+                  targets[r], r, V);
+    double *lse = tx_tape_alloc(tp, rows * sizeof *lse);
+    double *loss = tx_tape_alloc(tp, rows * sizeof *loss);
+    double e = label_smoothing;
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        const tx_real *xr = x->data + r * V;
+        lse[r] = logsumexp(xr, V);
+        if (targets[r] == ignore_index) continue;
+        double sum = 0;
+        for (int c = 0; c < V; c++) sum += xr[c];
+        loss[r] = -(1 - e) * (xr[targets[r]] - lse[r]) - e / V * (sum - V * lse[r]);
+    }
+    double total = 0, count = 0;
+    for (size_t r = 0; r < rows; r++)
+        if (targets[r] != ignore_index) total += loss[r], count += 1;
+    int one = 1;
+    tx_tensor *out = tx_op_output(tp, 1, &one, x, NULL, NULL);
+    out->data[0] = (tx_real)(count ? total / count : 0);
+    tx_node *n = tx_op_record(tp, "cross_entropy", cross_entropy_backward, out,
+                              x, NULL, NULL);
+    if (n) {
+        int *tg = tx_tape_alloc(tp, rows * sizeof *tg);
+        memcpy(tg, targets, rows * sizeof *tg);
+        n->saved = lse;
+        n->aux = tg;
+        n->f[0] = e;
+        n->f[1] = count;
+        n->i[0] = ignore_index;
+    }
+    return out;
+}
+
+/* ==== layer norm (fused) ================================================== */
+/* Saved: mean [N], rstd [N] (double), i = {N, C}. */
+
+static void layer_norm_backward(tx_node *n) {
+    /* In the forward pass this was, per row, x̂ = (x − μ)·r with
+     * r = 1/sqrt(var + eps), and y = x̂·w + b. With g = dy·w:
+     *   dx = r·(g − mean(g) − x̂·mean(g·x̂)),  dw = Σ_rows dy·x̂,  db = Σ_rows dy. */
+    tx_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    const double *mean = n->saved, *rstd = mean + n->i[0];
+    const tx_real *dy = n->out->grad;
+    int N = n->i[0], C = n->i[1];
+    if (x->grad) {
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+        for (int r = 0; r < N; r++) {
+            const tx_real *xr = x->data + (size_t)r * C, *gr = dy + (size_t)r * C;
+            double mg = 0, mgx = 0;
+            for (int j = 0; j < C; j++) {
+                double g = gr[j] * w->data[j], xh = (xr[j] - mean[r]) * rstd[r];
+                mg += g;
+                mgx += g * xh;
+            }
+            mg /= C;
+            mgx /= C;
+            tx_real *dx = x->grad + (size_t)r * C;
+            for (int j = 0; j < C; j++) {
+                double xh = (xr[j] - mean[r]) * rstd[r];
+                dx[j] += (tx_real)(rstd[r] * (gr[j] * w->data[j] - mg - xh * mgx));
+            }
+        }
+    }
+    if (w->grad) {
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+        for (int j = 0; j < C; j++) {
+            double s = 0;
+            for (int r = 0; r < N; r++)
+                s += dy[(size_t)r * C + j] * (x->data[(size_t)r * C + j] - mean[r]) * rstd[r];
+            w->grad[j] += (tx_real)s;
+        }
+    }
+    if (b && b->grad) add_column_sums(b->grad, dy, (size_t)N, (size_t)C);
+}
+
+tx_tensor *tx_layer_norm(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b,
+                         tx_real eps) {
+    int C = tx_last(x), N = (int)tx_rows(x);
+    CHECK_SHAPES(w->ndim == 1 && w->shape[0] == C, "layer_norm", x, w,
+                 "weight must be [C] with C the last dimension of x");
+    if (b)
+        CHECK_SHAPES(b->ndim == 1 && b->shape[0] == C, "layer_norm", x, b,
+                     "bias must be [C] with C the last dimension of x");
+    tx_tensor *out = tx_op_output(tp, x->ndim, x->shape, x, w, b);
+    int record = out->grad != NULL;
+    double *stats = record ? tx_tape_alloc(tp, 2 * (size_t)N * sizeof *stats) : NULL;
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (int r = 0; r < N; r++) {
+        const tx_real *xr = x->data + (size_t)r * C;
+        double mu = 0, var = 0;
+        for (int j = 0; j < C; j++) mu += xr[j];
+        mu /= C;
+        for (int j = 0; j < C; j++) var += (xr[j] - mu) * (xr[j] - mu);
+        double rs = 1 / sqrt(var / C + eps);
+        tx_real *y = out->data + (size_t)r * C;
+        for (int j = 0; j < C; j++)
+            y[j] = (tx_real)((xr[j] - mu) * rs * w->data[j] + (b ? b->data[j] : 0));
+        if (stats) stats[r] = mu, stats[N + r] = rs;
+    }
+    tx_node *n = tx_op_record(tp, "layer_norm", layer_norm_backward, out, x, w, b);
+    if (n) {
+        n->saved = stats;
+        n->i[0] = N;
+        n->i[1] = C;
+    }
+    return out;
+}
+
+/* ==== embedding =========================================================== */
+/* Saved: ids [B·T] (copied). */
+
+static void embedding_backward(tx_node *n) {
+    /* Scatter-add: rows with the same id collect every occurrence. Threads
+     * own disjoint column blocks, so no two write the same element. */
+    tx_tensor *table = n->in[0];
+    const int *ids = n->aux;
+    int C = table->shape[1], rows = (int)(n->out->size / (size_t)C);
+    const tx_real *g = n->out->grad;
+    int nblk = (C + 31) / 32;
+#pragma omp parallel for schedule(static) if (n->out->size > PAR_MIN)
+    for (int blk = 0; blk < nblk; blk++) {
+        int j0 = blk * 32, j1 = j0 + 32 < C ? j0 + 32 : C;
+        for (int r = 0; r < rows; r++) {
+            tx_real *dst = table->grad + (size_t)ids[r] * C;
+            for (int j = j0; j < j1; j++) dst[j] += g[(size_t)r * C + j];
+        }
+    }
+}
+
+tx_tensor *tx_embedding(tx_tape *tp, tx_tensor *table, const int *ids, int B,
+                        int T) {
+    TX_ASSERT(table->ndim == 2, "embedding: table must be [V, C], has %d dimensions",
+              table->ndim);
+    int V = table->shape[0], C = table->shape[1];
+    for (int r = 0; r < B * T; r++)
+        TX_ASSERT(ids[r] >= 0 && ids[r] < V,
+                  "embedding: id %d at position %d outside [0, %d)", ids[r], r, V);
+    int shape[3] = {B, T, C};
+    tx_tensor *out = tx_op_output(tp, 3, shape, table, NULL, NULL);
+    for (int r = 0; r < B * T; r++)
+        memcpy(out->data + (size_t)r * C, table->data + (size_t)ids[r] * C,
+               (size_t)C * sizeof(tx_real));
+    tx_node *n = tx_op_record(tp, "embedding", embedding_backward, out, table, NULL, NULL);
+    if (n) {
+        int *copy = tx_tape_alloc(tp, (size_t)B * T * sizeof *copy);
+        memcpy(copy, ids, (size_t)B * T * sizeof *copy);
+        n->aux = copy;
+    }
+    return out;
+}
+
+/* ==== dropout ============================================================= */
+/* Saved: the stream key and p; the mask is recomputed, not stored. */
+
+static tx_real dropout_factor(uint64_t key, size_t i, double p) {
+    return tx_hash_uniform(key, i) < p ? 0 : (tx_real)(1 / (1 - p));
+}
+
+static void dropout_backward(tx_node *n) {
+    tx_tensor *x = n->in[0];
+    uint64_t key;
+    memcpy(&key, n->i, sizeof key);
+    double p = n->f[0];
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (size_t i = 0; i < x->size; i++)
+        x->grad[i] += n->out->grad[i] * dropout_factor(key, i, p);
+}
+
+tx_tensor *tx_dropout(tx_tape *tp, tx_tensor *x, tx_real p) {
+    TX_ASSERT(p >= 0 && p < 1, "dropout: p = %g outside [0, 1)", (double)p);
+    if (!tp->training || p == 0) return x;
+    uint64_t key = tp->seed * 0x9e3779b97f4a7c15ULL + ++tp->ncalls;
+    tx_tensor *out = output_like(tp, x, x, NULL);
+#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    for (size_t i = 0; i < x->size; i++)
+        out->data[i] = x->data[i] * dropout_factor(key, i, p);
+    tx_node *n = tx_op_record(tp, "dropout", dropout_backward, out, x, NULL, NULL);
+    if (n) {
+        memcpy(n->i, &key, sizeof key);
+        n->f[0] = p;
+    }
+    return out;
+}
+
+/* ==== reshape (a view: no copy, no node) ================================= */
+
+tx_tensor *tx_reshape(tx_tape *tp, tx_tensor *x, int ndim, ...) {
+    TX_ASSERT(ndim >= 1 && ndim <= TX_MAXDIM, "reshape: %d dimensions", ndim);
+    int shape[TX_MAXDIM], infer = -1;
+    size_t known = 1;
+    va_list ap;
+    va_start(ap, ndim);
+    for (int i = 0; i < ndim; i++) {
+        shape[i] = va_arg(ap, int);
+        if (shape[i] == -1) {
+            TX_ASSERT(infer < 0, "reshape: more than one -1");
+            infer = i;
+        } else {
+            known *= (size_t)shape[i];
+        }
+    }
+    va_end(ap);
+    if (infer >= 0 && known) shape[infer] = (int)(x->size / known), known *= (size_t)shape[infer];
+    char sx[64];
+    TX_ASSERT(known == x->size, "reshape: %s has %zu elements, new shape %zu",
+              tx_shape_str(x, sx, sizeof sx), x->size, known);
+    tx_tensor *out = tx_tape_alloc(tp, sizeof *out);
+    *out = *x;
+    out->ndim = ndim;
+    memcpy(out->shape, shape, (size_t)ndim * sizeof(int));
+    return out;
+}
+
+/* ==== permute ============================================================= */
+/* Saved: i = perm. out[o] = x[perm-mapped o]; backward scatters
+ * the same map in reverse. */
+
+/* Visits out in order; src walks x with x's strides permuted. dir 0 copies
+ * x→out, dir 1 adds out→x (for gradients). Each out element maps to one x
+ * element, so threads over the first dimension write disjoint memory. */
+static void permute_walk(tx_real *x, tx_real *out, const int *xshape4,
+                         const int *perm, int dir) {
+    size_t xst[4], st[4];
+    int os[4];
+    xst[3] = 1;
+    for (int i = 2; i >= 0; i--) xst[i] = xst[i + 1] * (size_t)xshape4[i + 1];
+    for (int i = 0; i < 4; i++) os[i] = xshape4[perm[i]], st[i] = xst[perm[i]];
+#pragma omp parallel for schedule(static) if ((size_t)os[0] * os[1] * os[2] * os[3] > PAR_MIN)
+    for (int a = 0; a < os[0]; a++)
+        for (int b = 0; b < os[1]; b++)
+            for (int c = 0; c < os[2]; c++) {
+                size_t o = (((size_t)a * os[1] + b) * os[2] + c) * os[3];
+                size_t s = a * st[0] + b * st[1] + c * st[2];
+                if (dir == 0)
+                    for (int d = 0; d < os[3]; d++) out[o + d] = x[s + d * st[3]];
+                else
+                    for (int d = 0; d < os[3]; d++) x[s + d * st[3]] += out[o + d];
+            }
+}
+
+static void pad4(const tx_tensor *x, const int *perm, int xs[4], int p4[4]) {
+    int k = 4 - x->ndim;
+    for (int i = 0; i < 4; i++) xs[i] = i < k ? 1 : x->shape[i - k];
+    for (int i = 0; i < 4; i++) p4[i] = i < k ? i : perm[i - k] + k;
+}
+
+static void permute_backward(tx_node *n) {
+    int xs[4], p4[4];
+    pad4(n->in[0], n->i, xs, p4);
+    permute_walk(n->in[0]->grad, n->out->grad, xs, p4, 1);
+}
+
+tx_tensor *tx_permute(tx_tape *tp, tx_tensor *x, const int *perm) {
+    int seen = 0, shape[TX_MAXDIM];
+    for (int i = 0; i < x->ndim; i++) {
+        TX_ASSERT(perm[i] >= 0 && perm[i] < x->ndim && !(seen & 1 << perm[i]),
+                  "permute: perm is not a permutation of %d dimensions", x->ndim);
+        seen |= 1 << perm[i];
+        shape[i] = x->shape[perm[i]];
+    }
+    tx_tensor *out = tx_op_output(tp, x->ndim, shape, x, NULL, NULL);
+    int xs[4], p4[4];
+    pad4(x, perm, xs, p4);
+    permute_walk(x->data, out->data, xs, p4, 0);
+    tx_node *n = tx_op_record(tp, "permute", permute_backward, out, x, NULL, NULL);
+    if (n) memcpy(n->i, perm, (size_t)x->ndim * sizeof(int));
+    return out;
+}
+
+tx_tensor *tx_split_heads(tx_tape *tp, tx_tensor *x, int H) {
+    TX_ASSERT(x->ndim == 3 && x->shape[2] % H == 0,
+              "split_heads: x must be [B, T, H*D] with H = %d dividing the last "
+              "dimension", H);
+    tx_tensor *v = tx_reshape(tp, x, 4, x->shape[0], x->shape[1], H, x->shape[2] / H);
+    return tx_permute(tp, v, (const int[]){0, 2, 1, 3});
+}
+
+tx_tensor *tx_merge_heads(tx_tape *tp, tx_tensor *x) {
+    TX_ASSERT(x->ndim == 4, "merge_heads: x must be [B, H, T, D]");
+    tx_tensor *v = tx_permute(tp, x, (const int[]){0, 2, 1, 3});
+    return tx_reshape(tp, v, 3, v->shape[0], v->shape[1], v->shape[2] * v->shape[3]);
+}
+
+/* ==== sum and mean ======================================================== */
+
+static void sum_backward(tx_node *n) {
+    tx_tensor *x = n->in[0];
+    tx_real g = n->out->grad[0] * (tx_real)n->f[0];
+    for (size_t i = 0; i < x->size; i++) x->grad[i] += g;
+}
+
+static tx_tensor *reduce_all(tx_tape *tp, tx_tensor *x, double scale,
+                             const char *op) {
+    double s = 0;
+    for (size_t i = 0; i < x->size; i++) s += x->data[i];
+    int one = 1;
+    tx_tensor *out = tx_op_output(tp, 1, &one, x, NULL, NULL);
+    out->data[0] = (tx_real)(s * scale);
+    tx_node *n = tx_op_record(tp, op, sum_backward, out, x, NULL, NULL);
+    if (n) n->f[0] = scale;
+    return out;
+}
+
+tx_tensor *tx_sum(tx_tape *tp, tx_tensor *x) { return reduce_all(tp, x, 1, "sum"); }
+tx_tensor *tx_mean(tx_tape *tp, tx_tensor *x) {
+    return reduce_all(tp, x, 1.0 / (double)x->size, "mean");
+}
+
+/* ==== attention (fused) =================================================== */
+/* Saved: the probabilities P [B, H, Tq, Tk] (the `probs` tensor), f = {scale}. */
+
+static void attention_backward(tx_node *n) {
+    /* In the forward pass this was, per (b, h): S = s·q·kᵀ + mask,
+     * P = softmax(S), O = P·v. Hence dV = Pᵀ·dO, dP = dO·vᵀ,
+     * dS = P ⊙ (dP − rowsum(dP ⊙ P)), dq = s·dS·k, dk = s·dSᵀ·q. */
+    tx_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
+    const tx_tensor *P = n->saved;
+    int BH = q->shape[0] * q->shape[1], Tq = q->shape[2], Tk = k->shape[2],
+        D = q->shape[3];
+    tx_real s = (tx_real)n->f[0];
+    tx_real *scratch = n->aux ? (tx_real *)n->aux : NULL;
+#pragma omp parallel for schedule(static) if (BH > 1)
+    for (int t = 0; t < BH; t++) {
+        const tx_real *p = P->data + (size_t)t * Tq * Tk;
+        const tx_real *dO = n->out->grad + (size_t)t * Tq * D;
+        const tx_real *qt = q->data + (size_t)t * Tq * D;
+        const tx_real *kt = k->data + (size_t)t * Tk * D;
+        const tx_real *vt = v->data + (size_t)t * Tk * D;
+        tx_real *dP = scratch + (size_t)t * Tq * Tk;
+        if (v->grad) tx_gemm(Tk, D, Tq, p, Tk, 1, dO, D, 0, v->grad + (size_t)t * Tk * D, D, 1);
+        if (!q->grad && !k->grad) continue;
+        tx_gemm(Tq, Tk, D, dO, D, 0, vt, D, 1, dP, Tk, 0);
+        /* dP becomes s·dS in place. */
+        for (int i = 0; i < Tq; i++) {
+            const tx_real *pr = p + (size_t)i * Tk;
+            tx_real *dr = dP + (size_t)i * Tk;
+            double dot = 0;
+            for (int j = 0; j < Tk; j++) dot += (double)dr[j] * pr[j];
+            for (int j = 0; j < Tk; j++) dr[j] = s * pr[j] * (dr[j] - (tx_real)dot);
+        }
+        if (q->grad) tx_gemm(Tq, D, Tk, dP, Tk, 0, kt, D, 0, q->grad + (size_t)t * Tq * D, D, 1);
+        if (k->grad) tx_gemm(Tk, D, Tq, dP, Tk, 1, qt, D, 0, k->grad + (size_t)t * Tk * D, D, 1);
+    }
+}
+
+tx_tensor *tx_attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v,
+                        const tx_tensor *mask, tx_real scale,
+                        tx_tensor **probs) {
+    CHECK_SHAPES(q->ndim == 4 && k->ndim == 4 && q->shape[0] == k->shape[0] &&
+                     q->shape[1] == k->shape[1] && q->shape[3] == k->shape[3],
+                 "attention", q, k, "q must be [B, H, Tq, D] and k [B, H, Tk, D]");
+    CHECK_SHAPES(tx_same_shape(k, v), "attention", k, v, "k and v must be equal");
+    int B = q->shape[0], H = q->shape[1], Tq = q->shape[2], Tk = k->shape[2],
+        D = q->shape[3];
+    tx_tensor *P = tx_tensor_new(tp, 0, 4, B, H, Tq, Tk);
+    mask_view mv = mask_view_make("attention", P, mask);
+    tx_tensor *out = tx_op_output(tp, 4, q->shape, q, k, v);
+#pragma omp parallel for schedule(static) if (B * H > 1)
+    for (int t = 0; t < B * H; t++) {
+        tx_real *p = P->data + (size_t)t * Tq * Tk;
+        tx_gemm(Tq, Tk, D, q->data + (size_t)t * Tq * D, D, 0,
+                k->data + (size_t)t * Tk * D, D, 1, p, Tk, 0);
+        for (int i = 0; i < Tq; i++)
+            softmax_row(p + (size_t)i * Tk, scale, mask_row(&mv, t / H, t % H, i),
+                        p + (size_t)i * Tk, Tk);
+        tx_gemm(Tq, D, Tk, p, Tk, 0, v->data + (size_t)t * Tk * D, D, 0,
+                out->data + (size_t)t * Tq * D, D, 0);
+    }
+    tx_node *n = tx_op_record(tp, "attention", attention_backward, out, q, k, v);
+    if (n) {
+        n->saved = P;
+        n->aux = tx_tape_alloc(tp, P->size * sizeof(tx_real)); /* dP scratch */
+        n->f[0] = scale;
+    }
+    if (probs) *probs = P;
+    return out;
+}
+
+/* ==== masks =============================================================== */
+
+tx_tensor *tx_mask_make(tx_tape *tp, int B, int Tq, int Tk, int causal,
+                        const int *lengths) {
+    if (!causal && !lengths) return NULL;
+    int nb = lengths ? B : 1;
+    tx_tensor *m = tx_tensor_new(tp, 0, 4, nb, 1, Tq, Tk);
+    for (int b = 0; b < nb; b++)
+        for (int i = 0; i < Tq; i++)
+            for (int j = 0; j < Tk; j++) {
+                int hidden = (causal && j > i + (Tk - Tq)) ||
+                             (lengths && j >= lengths[b]);
+                m->data[((size_t)b * Tq + i) * Tk + j] = hidden ? -INFINITY : 0;
+            }
+    return m;
+}
+
+tx_tensor *tx_mask_causal(tx_tape *tp, int Tq, int Tk) {
+    return tx_reshape(tp, tx_mask_make(tp, 1, Tq, Tk, 1, NULL), 2, Tq, Tk);
+}
+
+tx_tensor *tx_mask_padding(tx_tape *tp, const int *lengths, int B, int Tk) {
+    TX_ASSERT(lengths, "mask_padding: lengths is NULL");
+    return tx_mask_make(tp, B, 1, Tk, 0, lengths);
+}

@@ -1,0 +1,86 @@
+/* tape.c: recording nodes and walking them backwards. */
+#include "tape.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+void tx_tape_init(tx_tape *tp) { memset(tp, 0, sizeof *tp); }
+
+void tx_tape_reset(tx_tape *tp) {
+    tx_arena_reset(&tp->arena);
+    tp->last = NULL;
+    tp->nnodes = 0;
+    tp->ncalls = 0;
+}
+
+void tx_tape_free(tx_tape *tp) {
+    tx_arena_free(&tp->arena);
+    memset(tp, 0, sizeof *tp);
+}
+
+void *tx_tape_alloc(tx_tape *tp, size_t bytes) {
+    return tx_arena_alloc(&tp->arena, bytes);
+}
+
+tx_tensor *tx_tensor_newv(tx_tape *tp, int requires_grad, int ndim,
+                          const int *shape) {
+    TX_ASSERT(ndim >= 1 && ndim <= TX_MAXDIM,
+              "tx_tensor_new: %d dimensions (1..%d allowed)", ndim, TX_MAXDIM);
+    tx_tensor *t = tx_arena_alloc(&tp->arena, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->ndim = ndim;
+    t->size = 1;
+    for (int i = 0; i < ndim; i++) {
+        TX_ASSERT(shape[i] > 0, "tx_tensor_new: dimension %d is %d", i,
+                  shape[i]);
+        t->shape[i] = shape[i];
+        t->size *= (size_t)shape[i];
+    }
+    t->data = tx_arena_alloc(&tp->arena, t->size * sizeof(tx_real));
+    if (requires_grad && !tp->no_grad) {
+        t->grad = tx_arena_alloc(&tp->arena, t->size * sizeof(tx_real));
+        memset(t->grad, 0, t->size * sizeof(tx_real));
+    }
+    return t;
+}
+
+tx_tensor *tx_tensor_new(tx_tape *tp, int requires_grad, int ndim, ...) {
+    int shape[TX_MAXDIM] = {0};
+    va_list ap;
+    va_start(ap, ndim);
+    for (int i = 0; i < ndim && i < TX_MAXDIM; i++) shape[i] = va_arg(ap, int);
+    va_end(ap);
+    return tx_tensor_newv(tp, requires_grad, ndim, shape);
+}
+
+tx_tensor *tx_op_output(tx_tape *tp, int ndim, const int *shape,
+                        tx_tensor *a, tx_tensor *b, tx_tensor *c) {
+    int rg = tx_needs_grad(a) || tx_needs_grad(b) || tx_needs_grad(c);
+    return tx_tensor_newv(tp, rg, ndim, shape);
+}
+
+tx_node *tx_op_record(tx_tape *tp, const char *op, tx_backward_fn bw,
+                      tx_tensor *out, tx_tensor *a, tx_tensor *b,
+                      tx_tensor *c) {
+    if (tp->no_grad || !out->grad) return NULL;
+    tx_node *n = tx_arena_alloc(&tp->arena, sizeof *n);
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->backward = bw;
+    n->out = out;
+    n->in[0] = a;
+    n->in[1] = b;
+    n->in[2] = c;
+    n->prev = tp->last;
+    tp->last = n;
+    tp->nnodes++;
+    return n;
+}
+
+void tx_tape_backward(tx_tape *tp, tx_tensor *loss) {
+    TX_ASSERT(loss->size == 1 && loss->grad,
+              "tx_tape_backward: loss must be one element with a gradient "
+              "(size %zu, grad %s)", loss->size, loss->grad ? "yes" : "no");
+    loss->grad[0] += 1;
+    for (tx_node *n = tp->last; n; n = n->prev) n->backward(n);
+}

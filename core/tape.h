@@ -1,0 +1,61 @@
+/* tape.h: the Wengert list. Every op run on a tape allocates its output from
+ * the tape's arena and, unless the tape is in no-grad mode or no input needs a
+ * gradient, appends a node; tx_tape_backward walks the nodes in reverse. */
+#ifndef TX_TAPE_H
+#define TX_TAPE_H
+
+#include "tensor.h"
+
+typedef struct tx_node tx_node;
+typedef void (*tx_backward_fn)(tx_node *n);
+
+struct tx_node {
+    const char *op;          /* "matmul", "layer_norm", ... */
+    tx_backward_fn backward; /* reads out->grad, accumulates into in[i]->grad */
+    tx_tensor *out;
+    tx_tensor *in[4];        /* unused slots NULL */
+    void *saved;             /* op-specific values saved by forward (arena) */
+    const void *aux;         /* op-specific borrowed data (token ids, ...) */
+    double f[2];             /* op-specific scalars */
+    int i[8];                /* op-specific integers */
+    tx_node *prev;
+};
+
+typedef struct tx_tape {
+    tx_arena arena;
+    tx_node *last;     /* most recent node, NULL when empty */
+    int nnodes;
+    int no_grad;       /* record nothing, save nothing, outputs have no grad */
+    int training;      /* dropout active */
+    uint64_t seed;     /* dropout key of this step (set by the caller) */
+    uint64_t ncalls;   /* dropout calls since reset: each gets its own stream */
+} tx_tape;
+
+void tx_tape_init(tx_tape *tp);
+/* Forgets all nodes and frees every activation (arena reset). */
+void tx_tape_reset(tx_tape *tp);
+void tx_tape_free(tx_tape *tp);
+
+/* loss must be a one-element tensor with a gradient. Seeds dloss = 1 and runs
+ * every node's backward in reverse order. Parameter gradients accumulate
+ * (+=), so zero them first unless accumulating micro-batches. */
+void tx_tape_backward(tx_tape *tp, tx_tensor *loss);
+
+/* Leaf tensor from the arena: data uninitialised, grad zeroed if requested. */
+tx_tensor *tx_tensor_new(tx_tape *tp, int requires_grad, int ndim, ...);
+tx_tensor *tx_tensor_newv(tx_tape *tp, int requires_grad, int ndim,
+                          const int *shape);
+/* Arena scratch memory that lives until the next reset. */
+void *tx_tape_alloc(tx_tape *tp, size_t bytes);
+
+/* For op implementations: output tensor whose grad exists iff recording and
+ * any of the (up to 4, NULL-terminated) inputs has a grad; and the node. */
+tx_tensor *tx_op_output(tx_tape *tp, int ndim, const int *shape,
+                        tx_tensor *a, tx_tensor *b, tx_tensor *c);
+tx_node *tx_op_record(tx_tape *tp, const char *op, tx_backward_fn bw,
+                      tx_tensor *out, tx_tensor *a, tx_tensor *b,
+                      tx_tensor *c);
+/* Non-NULL grad means "needs a gradient". */
+static inline int tx_needs_grad(const tx_tensor *t) { return t && t->grad; }
+
+#endif

@@ -1,0 +1,74 @@
+/* tensor.h: tensors (contiguous, row-major, up to 4 dimensions), the per-step
+ * activation arena they live in, and the parameter block that holds every
+ * trainable tensor (and its gradient) in one contiguous allocation. */
+#ifndef TX_TENSOR_H
+#define TX_TENSOR_H
+
+#include "base.h"
+
+#define TX_MAXDIM 4
+
+typedef struct tx_tensor {
+    int ndim;
+    int shape[TX_MAXDIM];
+    size_t size;       /* product of shape */
+    tx_real *data;     /* [size] */
+    tx_real *grad;     /* [size], NULL when no gradient is needed */
+    const char *name;  /* parameters only: "encoder.layers.0.norm1.weight" */
+} tx_tensor;
+
+/* "[2, 3, 4]" into buf (for error messages); returns buf. */
+char *tx_shape_str(const tx_tensor *t, char *buf, size_t n);
+int tx_same_shape(const tx_tensor *a, const tx_tensor *b);
+/* Number of rows when the last dimension is the row: size / shape[ndim-1]. */
+size_t tx_rows(const tx_tensor *t);
+int tx_last(const tx_tensor *t); /* shape[ndim-1] */
+
+/* ---- arena ------------------------------------------------------------ */
+/* A bump allocator reset after every step. Requests that do not fit go to
+ * overflow chunks; the next reset folds them into one block the size of the
+ * high-water mark, so from the second identical step on nothing is malloc'd. */
+typedef struct tx_arena {
+    char *base;
+    size_t cap, used;
+    size_t high;         /* most bytes ever in use between two resets */
+    void **extra;        /* overflow chunks since the last reset */
+    int nextra, capextra;
+    size_t extra_bytes;
+    long mallocs;        /* heap allocations made, ever (for the tests) */
+} tx_arena;
+
+/* 64-byte aligned, uninitialised; aborts if the heap is exhausted. */
+void *tx_arena_alloc(tx_arena *a, size_t bytes);
+void tx_arena_reset(tx_arena *a);
+void tx_arena_free(tx_arena *a);
+
+/* ---- parameters --------------------------------------------------------- */
+/* Declare every parameter first (tx_params_new), then tx_params_alloc gives
+ * them one block for data and one for gradients, both zeroed. Tensor structs
+ * are heap-allocated one by one, so pointers taken at declaration stay valid. */
+enum { TX_INIT_ZERO, TX_INIT_ONE, TX_INIT_XAVIER, TX_INIT_NORMAL };
+
+typedef struct tx_params {
+    tx_tensor **list;  /* [n] in declaration order */
+    unsigned char *init; /* [n] TX_INIT_* */
+    int n, cap;
+    size_t size;       /* total elements */
+    tx_real *data;     /* [size] */
+    tx_real *grad;     /* [size] */
+} tx_params;
+
+/* name is copied; init is TX_INIT_*; the shape follows as ndim ints. Aborts on
+ * a duplicate name or after tx_params_alloc. */
+tx_tensor *tx_params_new(tx_params *p, const char *name, int init, int ndim,
+                         ...);
+void tx_params_alloc(tx_params *p);
+/* Fills every tensor by its init kind, in declaration order, from rng:
+ * Xavier-uniform U(±sqrt(6/(fan_in+fan_out))) with fan_in = shape[1],
+ * fan_out = shape[0] (as torch.nn.init.xavier_uniform_ for 2-D), N(0, 1). */
+void tx_params_init(tx_params *p, tx_rng *rng);
+void tx_params_zero_grad(tx_params *p);
+tx_tensor *tx_params_find(const tx_params *p, const char *name); /* or NULL */
+void tx_params_free(tx_params *p);
+
+#endif

@@ -1,0 +1,239 @@
+/* check_core.c: the arena, the parameter block, the tape's bookkeeping, the
+ * gemm kernel against a naive triple loop, and bitwise determinism of forward
+ * and backward across thread counts. */
+#include <string.h>
+
+#include "../core/gemm.h"
+#include "../core/gradcheck.h"
+#include "testutil.h"
+
+START_TEST(test_arena_alignment_and_reuse) {
+    tx_arena a = {0};
+    char *p1 = tx_arena_alloc(&a, 10), *p2 = tx_arena_alloc(&a, 100);
+    ck_assert_int_eq((uintptr_t)p1 % 64, 0);
+    ck_assert_int_eq((uintptr_t)p2 % 64, 0);
+    ck_assert(p2 >= p1 + 10);
+    tx_arena_reset(&a); /* folds the overflow chunks into one block */
+    char *q1 = tx_arena_alloc(&a, 10);
+    tx_arena_alloc(&a, 100);
+    long m = a.mallocs;
+    tx_arena_reset(&a);
+    ck_assert_ptr_eq(tx_arena_alloc(&a, 10), q1); /* same memory again */
+    tx_arena_alloc(&a, 100);
+    ck_assert_int_eq(a.mallocs, m);
+    tx_arena_free(&a);
+}
+END_TEST
+
+/* A small training-like step: linear → relu → linear → cross-entropy. */
+static double step(tx_tape *tp, tx_params *p, const int *targets) {
+    tx_tensor *x = tx_tensor_new(tp, 0, 3, 4, 5, 8);
+    for (size_t i = 0; i < x->size; i++) x->data[i] = (tx_real)(i % 7) / 7;
+    tx_tensor *h = tx_relu(tp, tx_add(tp, tx_matmul(tp, x, p->list[0], 0, 1), p->list[1]));
+    tx_tensor *y = tx_matmul(tp, h, p->list[2], 0, 1);
+    tx_tensor *loss = tx_cross_entropy(tp, y, targets, -1, 0);
+    tx_params_zero_grad(p);
+    tx_tape_backward(tp, loss);
+    double v = loss->data[0];
+    tx_tape_reset(tp);
+    return v;
+}
+
+START_TEST(test_arena_high_water_mark_stops_growing) {
+    tx_params p = {0};
+    tx_params_new(&p, "w1", TX_INIT_XAVIER, 2, 16, 8);
+    tx_params_new(&p, "b1", TX_INIT_ZERO, 1, 16);
+    tx_params_new(&p, "w2", TX_INIT_XAVIER, 2, 6, 16);
+    tx_params_alloc(&p);
+    tx_rng rng;
+    tx_rng_seed(&rng, 1);
+    tx_params_init(&p, &rng);
+    int targets[20];
+    for (int i = 0; i < 20; i++) targets[i] = i % 6;
+    tx_tape tp;
+    tx_tape_init(&tp);
+    step(&tp, &p, targets);
+    step(&tp, &p, targets);
+    size_t high = tp.arena.high;
+    long mallocs = tp.arena.mallocs;
+    for (int i = 0; i < 5; i++) step(&tp, &p, targets);
+    ck_assert_int_eq(tp.arena.high, high);
+    ck_assert_int_eq(tp.arena.mallocs, mallocs);
+    ck_assert_int_eq(tp.arena.nextra, 0);
+    tx_tape_free(&tp);
+    tx_params_free(&p);
+}
+END_TEST
+
+START_TEST(test_params_block) {
+    tx_params p = {0};
+    tx_tensor *w = tx_params_new(&p, "layer.weight", TX_INIT_XAVIER, 2, 30, 10);
+    tx_tensor *b = tx_params_new(&p, "layer.bias", TX_INIT_ZERO, 1, 30);
+    tx_tensor *g = tx_params_new(&p, "norm.weight", TX_INIT_ONE, 1, 10);
+    tx_params_alloc(&p);
+    ck_assert_int_eq(p.size, 300 + 30 + 10);
+    ck_assert_ptr_eq(w->data, p.data); /* one contiguous block, in order */
+    ck_assert_ptr_eq(b->data, p.data + 300);
+    ck_assert_ptr_eq(g->grad, p.grad + 330);
+    ck_assert_ptr_eq(tx_params_find(&p, "layer.bias"), b);
+    ck_assert_ptr_null(tx_params_find(&p, "nope"));
+    tx_rng rng;
+    tx_rng_seed(&rng, 3);
+    tx_params_init(&p, &rng);
+    double bound = sqrt(6.0 / (10 + 30)), mx = 0;
+    for (int i = 0; i < 300; i++) mx = fmax(mx, fabs(w->data[i]));
+    ck_assert(mx <= bound && mx > 0.9 * bound); /* U(-bound, bound), 300 draws */
+    for (int i = 0; i < 30; i++) ck_assert(b->data[i] == 0);
+    for (int i = 0; i < 10; i++) ck_assert(g->data[i] == 1);
+    tx_params_free(&p);
+}
+END_TEST
+
+START_TEST(test_tape_bookkeeping) {
+    tx_params p = {0};
+    tx_tensor *a = tx_params_new(&p, "a", TX_INIT_ZERO, 1, 3);
+    tx_params_alloc(&p);
+    for (int i = 0; i < 3; i++) a->data[i] = i + 1;
+    tx_tape tp;
+    tx_tape_init(&tp);
+    for (int pass = 1; pass <= 2; pass++) {
+        tx_tensor *c = tx_tensor_new(&tp, 0, 1, 3);
+        for (int i = 0; i < 3; i++) c->data[i] = 10;
+        tx_tensor *y = tx_sum(&tp, tx_mul(&tp, a, c));
+        ck_assert_int_eq(tp.nnodes, 2);
+        ck_assert_str_eq(tp.last->op, "sum");
+        ck_assert_str_eq(tp.last->prev->op, "mul");
+        tx_tape_backward(&tp, y);
+        ck_assert_ptr_null(c->grad); /* no gradient asked, none made */
+        /* Parameter gradients accumulate across passes: 10, then 20. */
+        for (int i = 0; i < 3; i++) ck_near(a->grad[i], 10 * pass, 0);
+        tx_tape_reset(&tp);
+    }
+    /* no-grad mode: nothing recorded, outputs carry no gradient. */
+    tp.no_grad = 1;
+    tx_tensor *y = tx_sum(&tp, tx_relu(&tp, a));
+    ck_assert_int_eq(tp.nnodes, 0);
+    ck_assert_ptr_null(tp.last);
+    ck_assert_ptr_null(y->grad);
+    ck_near(y->data[0], 6, 0);
+    tx_tape_free(&tp);
+    tx_params_free(&p);
+}
+END_TEST
+
+static void naive(int M, int N, int K, const tx_real *A, int ta, const tx_real *B,
+                  int tb, double *C) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++)
+                s += (double)(ta ? A[k * M + i] : A[i * K + k]) *
+                     (tb ? B[j * K + k] : B[k * N + j]);
+            C[i * N + j] = s;
+        }
+}
+
+START_TEST(test_gemm_against_naive) {
+    /* Sizes that cross every block edge: M > MC, N > NC, K > KC, ragged. */
+    static const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {97, 33, 300}, {200, 300, 517}};
+    tx_rng rng;
+    tx_rng_seed(&rng, 11);
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+        tx_real *A = malloc(sizeof(tx_real) * M * K), *B = malloc(sizeof(tx_real) * K * N);
+        tx_real *C = malloc(sizeof(tx_real) * M * N);
+        double *R = malloc(sizeof(double) * M * N);
+        for (int i = 0; i < M * K; i++) A[i] = (tx_real)tx_rng_normal(&rng);
+        for (int i = 0; i < K * N; i++) B[i] = (tx_real)tx_rng_normal(&rng);
+        for (int t = 0; t < 4; t++) {
+            int ta = t & 1, tb = t >> 1;
+            naive(M, N, K, A, ta, B, tb, R);
+            for (int i = 0; i < M * N; i++) C[i] = 1;
+            tx_gemm(M, N, K, A, ta ? M : K, ta, B, tb ? K : N, tb, C, N, 1);
+            for (int i = 0; i < M * N; i++) ck_near(C[i], R[i] + 1, 1e-9 * K);
+            tx_gemm(M, N, K, A, ta ? M : K, ta, B, tb ? K : N, tb, C, N, 0);
+            for (int i = 0; i < M * N; i++) ck_near(C[i], R[i], 1e-9 * K);
+        }
+        free(A), free(B), free(C), free(R);
+    }
+}
+END_TEST
+
+/* Attention block + layer norm + big products + dropout, forward and
+ * backward; returns the loss and leaves gradients in p. */
+static double block_step(tx_params *p) {
+    enum { B = 4, T = 24, C = 96, H = 4, V = 37 };
+    tx_tape tp;
+    tx_tape_init(&tp);
+    tp.training = 1;
+    tp.seed = 77;
+    tx_tensor *x = p->list[0], *wqkv = p->list[1], *wo = p->list[2],
+              *g = p->list[3], *wv = p->list[4];
+    tx_tensor *qkv = tx_matmul(&tp, x, wqkv, 0, 1); /* [B, T, 3C] */
+    tx_tensor *h = tx_split_heads(&tp, qkv, 3 * H);  /* [B, 3H, T, D] */
+    int lengths[B] = {24, 20, 9, 1};
+    tx_tensor *m = tx_mask_make(&tp, B, T, T, 1, lengths);
+    /* q = k = v: 3H heads of self-attention, causal with key padding. */
+    tx_tensor *a = tx_attention(&tp, h, h, h, m, 0.3, NULL);
+    tx_tensor *o = tx_matmul(&tp, tx_merge_heads(&tp, a), wo, 0, 1);
+    o = tx_dropout(&tp, tx_layer_norm(&tp, tx_gelu(&tp, o), g, NULL, 1e-5), 0.1);
+    tx_tensor *logits = tx_matmul(&tp, o, wv, 0, 1);
+    int targets[B * T];
+    for (int i = 0; i < B * T; i++) targets[i] = (i * 7) % V;
+    tx_tensor *loss = tx_cross_entropy(&tp, logits, targets, 0, 0.1);
+    tx_params_zero_grad(p);
+    tx_tape_backward(&tp, loss);
+    double v = loss->data[0];
+    tx_tape_free(&tp);
+    return v;
+}
+
+START_TEST(test_determinism_across_threads) {
+    enum { B = 4, T = 24, C = 96, H = 4, V = 37 };
+    tx_params p = {0};
+    tx_params_new(&p, "x", TX_INIT_NORMAL, 3, B, T, C);
+    tx_params_new(&p, "wqkv", TX_INIT_XAVIER, 2, 3 * C, C);
+    tx_params_new(&p, "wo", TX_INIT_XAVIER, 2, 3 * C, 3 * C);
+    tx_params_new(&p, "g", TX_INIT_ONE, 1, 3 * C);
+    tx_params_new(&p, "wv", TX_INIT_XAVIER, 2, V, 3 * C);
+    tx_params_alloc(&p);
+    tx_rng rng;
+    tx_rng_seed(&rng, 5);
+    tx_params_init(&p, &rng);
+    int threads[3] = {1, 2, 4};
+    double loss[3];
+    tx_real *grads[3];
+    for (int t = 0; t < 3; t++) {
+        tx_set_threads(threads[t]);
+        loss[t] = block_step(&p);
+        grads[t] = malloc(p.size * sizeof(tx_real));
+        memcpy(grads[t], p.grad, p.size * sizeof(tx_real));
+    }
+    for (int t = 1; t < 3; t++) {
+        ck_assert_msg(loss[t] == loss[0], "loss with %d threads differs", threads[t]);
+        ck_assert_msg(!memcmp(grads[t], grads[0], p.size * sizeof(tx_real)),
+                      "gradients with %d threads differ", threads[t]);
+    }
+    double norm = 0;
+    for (size_t i = 0; i < p.size; i++) norm += grads[0][i] * grads[0][i];
+    ck_assert(norm > 0 && isfinite(loss[0]));
+    for (int t = 0; t < 3; t++) free(grads[t]);
+    tx_params_free(&p);
+}
+END_TEST
+
+Suite *suite(void) {
+    Suite *s = suite_create("core");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_arena_alignment_and_reuse);
+    tcase_add_test(tc, test_arena_high_water_mark_stops_growing);
+    tcase_add_test(tc, test_params_block);
+    tcase_add_test(tc, test_tape_bookkeeping);
+    tcase_add_test(tc, test_gemm_against_naive);
+    tcase_add_test(tc, test_determinism_across_threads);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TX_TEST_MAIN

@@ -1,0 +1,273 @@
+/* check_ops.c: forward values of every op against values worked out by hand
+ * or with PyTorch 1.13 in float64 (the script lines are quoted), gradcheck of
+ * every op, and shape errors that abort naming the op and both shapes. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../core/gradcheck.h"
+#include "testutil.h"
+
+static tx_tape tp;
+static void setup(void) { tx_tape_init(&tp); }
+static void teardown(void) { tx_tape_free(&tp); }
+
+static tx_tensor *make(int ndim, const int *shape, const double *v, int grad) {
+    tx_tensor *t = tx_tensor_newv(&tp, grad, ndim, shape);
+    for (size_t i = 0; i < t->size; i++) t->data[i] = (tx_real)v[i];
+    return t;
+}
+
+static void expect(const tx_tensor *t, const double *want, double tol) {
+    for (size_t i = 0; i < t->size; i++)
+        ck_assert_msg(fabs(t->data[i] - want[i]) <= tol,
+                      "element %zu: got %.10f, expected %.10f", i,
+                      (double)t->data[i], want[i]);
+}
+
+/* x = [[1, 2, 3], [-1, 0.5, 0]] is the input of most checks below. */
+static const double X[6] = {1, 2, 3, -1, 0.5, 0};
+static const int S23[2] = {2, 3};
+
+START_TEST(test_add_broadcast) {
+    tx_tensor *a = make(2, S23, X, 0);
+    tx_tensor *b = make(1, (int[]){3}, (double[]){10, 20, 30}, 0);
+    expect(tx_add(&tp, a, b), (double[]){11, 22, 33, 9, 20.5, 30}, 0);
+    expect(tx_sub(&tp, a, a), (double[]){0, 0, 0, 0, 0, 0}, 0);
+    expect(tx_mul(&tp, a, a), (double[]){1, 4, 9, 1, 0.25, 0}, 0);
+    expect(tx_scale(&tp, a, 2), (double[]){2, 4, 6, -2, 1, 0}, 0);
+}
+END_TEST
+
+START_TEST(test_matmul_transposes) {
+    /* a = [[1,2,3],[-1,.5,0]] (2x3), b = [[1,0],[0,1],[2,-1]] (3x2):
+     * a·b = [[1+0+6, 0+2-3], [-1+0+0, 0+.5+0]] = [[7, -1], [-1, .5]]. */
+    static const double B[6] = {1, 0, 0, 1, 2, -1}, BT[6] = {1, 0, 2, 0, 1, -1};
+    static const double AT[6] = {1, -1, 2, 0.5, 3, 0}, want[4] = {7, -1, -1, 0.5};
+    tx_tensor *a = make(2, S23, X, 0), *at = make(2, (int[]){3, 2}, AT, 0);
+    tx_tensor *b = make(2, (int[]){3, 2}, B, 0), *bt = make(2, S23, BT, 0);
+    expect(tx_matmul(&tp, a, b, 0, 0), want, 0);
+    expect(tx_matmul(&tp, at, b, 1, 0), want, 0);
+    expect(tx_matmul(&tp, a, bt, 0, 1), want, 0);
+    expect(tx_matmul(&tp, at, bt, 1, 1), want, 0);
+    /* Batched: two copies of a against b and against 2·b. */
+    double a2[12], b2[12];
+    for (int i = 0; i < 6; i++) a2[i] = a2[6 + i] = X[i], b2[i] = B[i], b2[6 + i] = 2 * B[i];
+    tx_tensor *ab = make(3, (int[]){2, 2, 3}, a2, 0);
+    tx_tensor *out = tx_matmul(&tp, ab, make(3, (int[]){2, 3, 2}, b2, 0), 0, 0);
+    ck_assert_int_eq(out->ndim, 3);
+    expect(out, (double[]){7, -1, -1, 0.5, 14, -2, -2, 1}, 0);
+    out = tx_matmul(&tp, ab, b, 0, 0); /* shared 2-D b */
+    expect(out, (double[]){7, -1, -1, 0.5, 7, -1, -1, 0.5}, 0);
+}
+END_TEST
+
+START_TEST(test_activations) {
+    tx_tensor *a = make(2, S23, X, 0);
+    expect(tx_relu(&tp, a), (double[]){1, 2, 3, 0, 0.5, 0}, 0);
+    /* F.gelu(torch.tensor([-1., 0., .5, 2.], dtype=torch.float64)) */
+    tx_tensor *g = make(1, (int[]){4}, (double[]){-1, 0, 0.5, 2}, 0);
+    expect(tx_gelu(&tp, g), (double[]){-0.1586552539, 0, 0.3457312306, 1.9544997361}, 1e-9);
+}
+END_TEST
+
+START_TEST(test_softmax_values) {
+    tx_tensor *a = make(2, S23, X, 0);
+    /* F.softmax(x, -1) and F.log_softmax(x, -1) */
+    expect(tx_softmax(&tp, a, NULL),
+           (double[]){0.0900305732, 0.2447284711, 0.6652409558, 0.1219516523,
+                      0.5465493873, 0.3314989604}, 1e-9);
+    expect(tx_log_softmax(&tp, a),
+           (double[]){-2.4076059644, -1.4076059644, -0.4076059644,
+                      -2.1041306053, -0.6041306053, -1.1041306053}, 1e-9);
+    /* s = [[.1,.2,.3],[.4,.5,.6],[.7,.8,.9]];
+     * F.softmax(s + torch.triu(torch.full((3,3), -inf), diagonal=1), -1) */
+    static const double s[9] = {.1, .2, .3, .4, .5, .6, .7, .8, .9};
+    tx_tensor *sc = make(2, (int[]){3, 3}, s, 0);
+    expect(tx_softmax(&tp, sc, tx_mask_causal(&tp, 3, 3)),
+           (double[]){1, 0, 0, 0.4750208125, 0.5249791875, 0, 0.3006096054,
+                      0.3322249935, 0.3671654011}, 1e-9);
+    /* Key padding: lengths {2, 0}: batch item 0 sees keys 0..1, item 1 none. */
+    tx_tensor *x2 = make(4, (int[]){2, 1, 1, 3}, (double[]){0, 0, 5, 1, 2, 3}, 0);
+    expect(tx_softmax(&tp, x2, tx_mask_padding(&tp, (int[]){2, 0}, 2, 3)),
+           (double[]){0.5, 0.5, 0, 0, 0, 0}, 1e-15);
+}
+END_TEST
+
+START_TEST(test_cross_entropy_values) {
+    /* logits = [[1,2,3],[-1,.5,0],[.3,.2,.1]], t = [2,0,1];
+     * F.cross_entropy(logits, t, ignore_index=1) = 1.2558682849, and with
+     * label_smoothing=0.2: 1.2725349516. */
+    static const double L[9] = {1, 2, 3, -1, 0.5, 0, 0.3, 0.2, 0.1};
+    static const int t[3] = {2, 0, 1};
+    tx_tensor *x = make(2, (int[]){3, 3}, L, 0);
+    ck_near(tx_cross_entropy(&tp, x, t, 1, 0)->data[0], 1.2558682849, 1e-9);
+    ck_near(tx_cross_entropy(&tp, x, t, 1, 0.2)->data[0], 1.2725349516, 1e-9);
+    /* Every row ignored: loss 0, not NaN. */
+    static const int none[3] = {1, 1, 1};
+    ck_near(tx_cross_entropy(&tp, x, none, 1, 0)->data[0], 0, 0);
+}
+END_TEST
+
+START_TEST(test_layer_norm_values) {
+    /* F.layer_norm(x, (3,), w=[1,2,.5], b=[0,1,-1], eps=1e-5) */
+    tx_tensor *x = make(2, S23, X, 0);
+    tx_tensor *w = make(1, (int[]){3}, (double[]){1, 2, 0.5}, 0);
+    tx_tensor *b = make(1, (int[]){3}, (double[]){0, 1, -1}, 0);
+    tx_tensor *y = tx_layer_norm(&tp, x, w, b, 1e-5);
+    expect(y, (double[]){-1.2247356859, 1, -0.3876321570, -1.3362890288,
+                         3.1380624461, -0.8663710971}, 1e-9);
+}
+END_TEST
+
+START_TEST(test_embedding_and_views) {
+    /* table rows r = [r, 10r]; ids {2, 0, 2}. */
+    tx_tensor *tab = make(2, (int[]){3, 2}, (double[]){0, 0, 1, 10, 2, 20}, 0);
+    tx_tensor *e = tx_embedding(&tp, tab, (int[]){2, 0, 2}, 1, 3);
+    ck_assert(e->ndim == 3 && e->shape[0] == 1 && e->shape[1] == 3 && e->shape[2] == 2);
+    expect(e, (double[]){2, 20, 0, 0, 2, 20}, 0);
+    /* x [B=1, T=2, H·D=4], H = 2: head h of step t is x[t][2h..2h+1], so
+     * split gives [h0: t0 (0,1), t1 (4,5); h1: t0 (2,3), t1 (6,7)]. */
+    tx_tensor *x = make(3, (int[]){1, 2, 4}, (double[]){0, 1, 2, 3, 4, 5, 6, 7}, 0);
+    tx_tensor *h = tx_split_heads(&tp, x, 2);
+    ck_assert(h->shape[1] == 2 && h->shape[2] == 2 && h->shape[3] == 2);
+    expect(h, (double[]){0, 1, 4, 5, 2, 3, 6, 7}, 0);
+    expect(tx_merge_heads(&tp, h), (double[]){0, 1, 2, 3, 4, 5, 6, 7}, 0);
+    tx_tensor *r = tx_reshape(&tp, x, 2, -1, 2);
+    ck_assert(r->shape[0] == 4 && r->data == x->data);
+    ck_near(tx_sum(&tp, x)->data[0], 28, 0);
+    ck_near(tx_mean(&tp, x)->data[0], 3.5, 0);
+}
+END_TEST
+
+START_TEST(test_dropout) {
+    enum { N = 20000 };
+    tx_tensor *x = tx_tensor_new(&tp, 0, 1, N);
+    for (int i = 0; i < N; i++) x->data[i] = 1;
+    ck_assert_ptr_eq(tx_dropout(&tp, x, 0.25), x); /* eval: identity */
+    tp.training = 1;
+    tp.seed = 9;
+    tx_tensor *y = tx_dropout(&tp, x, 0.25);
+    int zeros = 0;
+    for (int i = 0; i < N; i++) {
+        ck_assert(y->data[i] == 0 || fabs(y->data[i] - 1 / 0.75) < 1e-12);
+        zeros += y->data[i] == 0;
+    }
+    /* Binomial(20000, .25): sd 61, so ±400 is > 6 sd. */
+    ck_assert_int_gt(zeros, 5000 - 400);
+    ck_assert_int_lt(zeros, 5000 + 400);
+    tx_tensor *z = tx_dropout(&tp, x, 0.25); /* the next call: a new mask */
+    ck_assert(memcmp(y->data, z->data, N * sizeof(tx_real)) != 0);
+    static tx_real first[N];
+    memcpy(first, y->data, sizeof first);
+    tx_tape_reset(&tp); /* same seed after a reset: the same masks again */
+    x = tx_tensor_new(&tp, 0, 1, N);
+    for (int i = 0; i < N; i++) x->data[i] = 1;
+    y = tx_dropout(&tp, x, 0.25);
+    ck_assert(memcmp(first, y->data, sizeof first) == 0);
+}
+END_TEST
+
+START_TEST(test_attention_matches_composition) {
+    /* The fused op against matmul → scale → masked softmax → matmul. */
+    tx_params p = {0};
+    tx_tensor *q = tx_params_new(&p, "q", TX_INIT_ZERO, 4, 2, 3, 4, 5);
+    tx_tensor *k = tx_params_new(&p, "k", TX_INIT_ZERO, 4, 2, 3, 6, 5);
+    tx_tensor *v = tx_params_new(&p, "v", TX_INIT_ZERO, 4, 2, 3, 6, 5);
+    tx_params_alloc(&p);
+    tx_gc_randomize(&p, 5);
+    tx_tensor *m = tx_mask_make(&tp, 2, 4, 6, 1, (int[]){6, 3});
+    tx_tensor *probs;
+    tx_tensor *o = tx_attention(&tp, q, k, v, m, 0.4, &probs);
+    tx_tensor *s = tx_scale(&tp, tx_matmul(&tp, q, k, 0, 1), 0.4);
+    tx_tensor *pr = tx_softmax(&tp, s, m);
+    tx_tensor *o2 = tx_matmul(&tp, pr, v, 0, 0);
+    for (size_t i = 0; i < o->size; i++) ck_near(o->data[i], o2->data[i], 1e-12);
+    for (size_t i = 0; i < pr->size; i++) ck_near(probs->data[i], pr->data[i], 1e-12);
+    tx_params_free(&p);
+}
+END_TEST
+
+/* Every op's gradcheck case, one loop iteration each. */
+START_TEST(test_gradcheck_op) {
+    const tx_gc_case *c = &tx_gc_core_cases[_i];
+    tx_gc_stats st = {0};
+    c->run(&st);
+    ck_assert_msg(st.checked > 0 && st.failed == 0,
+                  "%s: %ld of %ld elements failed, max abs %.3g", c->name,
+                  st.failed, st.checked, st.max_abs);
+}
+END_TEST
+
+/* Runs f in a child with stderr captured; returns the child's stderr and
+ * whether it died of SIGABRT. */
+static int aborts_with(void (*f)(void), char *msg, size_t n) {
+    int fd[2];
+    ck_assert(pipe(fd) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        close(fd[0]);
+        f();
+        _exit(0);
+    }
+    close(fd[1]);
+    size_t len = 0;
+    ssize_t got;
+    while (len < n - 1 && (got = read(fd[0], msg + len, n - 1 - len)) > 0)
+        len += (size_t)got;
+    msg[len] = 0;
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+static void bad_matmul(void) {
+    tx_tape t;
+    tx_tape_init(&t);
+    tx_matmul(&t, tx_tensor_new(&t, 0, 2, 2, 3), tx_tensor_new(&t, 0, 2, 4, 5), 0, 0);
+}
+static void bad_add(void) {
+    tx_tape t;
+    tx_tape_init(&t);
+    tx_add(&t, tx_tensor_new(&t, 0, 2, 2, 3), tx_tensor_new(&t, 0, 1, 2));
+}
+
+START_TEST(test_shape_errors_abort) {
+    char msg[512];
+    ck_assert(aborts_with(bad_matmul, msg, sizeof msg));
+    ck_assert_msg(strstr(msg, "matmul") && strstr(msg, "[2, 3]") && strstr(msg, "[4, 5]"),
+                  "message: %s", msg);
+    ck_assert(strstr(msg, "core/ops.c:"));
+    ck_assert(aborts_with(bad_add, msg, sizeof msg));
+    ck_assert_msg(strstr(msg, "add") && strstr(msg, "[2, 3]") && strstr(msg, "[2]"),
+                  "message: %s", msg);
+}
+END_TEST
+
+Suite *suite(void) {
+    Suite *s = suite_create("ops");
+    TCase *tc = tcase_create("ops");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_add_broadcast);
+    tcase_add_test(tc, test_matmul_transposes);
+    tcase_add_test(tc, test_activations);
+    tcase_add_test(tc, test_softmax_values);
+    tcase_add_test(tc, test_cross_entropy_values);
+    tcase_add_test(tc, test_layer_norm_values);
+    tcase_add_test(tc, test_embedding_and_views);
+    tcase_add_test(tc, test_dropout);
+    tcase_add_test(tc, test_attention_matches_composition);
+    int ncases = 0;
+    while (tx_gc_core_cases[ncases].name) ncases++;
+    tcase_add_loop_test(tc, test_gradcheck_op, 0, ncases);
+    tcase_add_test(tc, test_shape_errors_abort);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TX_TEST_MAIN
