@@ -93,3 +93,11 @@ int tx_get_threads(void) {
     return 1;
 #endif
 }
+
+int tx_in_parallel(void) {
+#ifdef _OPENMP
+    return omp_in_parallel();
+#else
+    return 0;
+#endif
+}

@@ -55,5 +55,7 @@ double tx_hash_uniform(uint64_t key, uint64_t i);
 /* Threads: n <= 0 keeps the OpenMP default (OMP_NUM_THREADS). */
 void tx_set_threads(int n);
 int tx_get_threads(void);
+/* Inside an active parallel region (kernels then run serially). */
+int tx_in_parallel(void);
 
 #endif

@@ -10,9 +10,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define VBYTES 64
 #define VL ((int)(VBYTES / sizeof(tx_real))) /* lanes: 16 float, 8 double */
@@ -136,9 +133,16 @@ void tx_gemm(int M, int N, int K, const tx_real *A, int lda, int ta,
         return;
     }
     int tm = (M + MC - 1) / MC, tn = (N + NC - 1) / NC, ntiles = tm * tn;
-    long flops = (long)M * N * K;
-    (void)flops;
-#pragma omp parallel for schedule(static) if (ntiles > 1 && flops > 32768 && !omp_in_parallel())
+    /* Entering even an inactive parallel region costs a team set-up; small
+     * products and calls from inside a parallel loop run straight through. */
+    if (ntiles == 1 || (double)M * N * K < (1 << 22) || tx_in_parallel()) {
+        for (int t = 0; t < ntiles; t++)
+            gemm_tile((t / tn) * MC, M - (t / tn) * MC < MC ? M - (t / tn) * MC : MC,
+                      (t % tn) * NC, N - (t % tn) * NC < NC ? N - (t % tn) * NC : NC,
+                      K, A, lda, ta, B, ldb, tb, C, ldc, accumulate);
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (int t = 0; t < ntiles; t++) {
         int i0 = (t / tn) * MC, j0 = (t % tn) * NC;
         int mc = M - i0 < MC ? M - i0 : MC, nc = N - j0 < NC ? N - j0 : NC;

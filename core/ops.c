@@ -23,7 +23,7 @@
     } while (0)
 
 /* Below this many elements a parallel region costs more than it saves. */
-#define PAR_MIN 16384
+#define PAR_MIN (1 << 18)
 
 static tx_tensor *output_like(tx_tape *tp, const tx_tensor *x, tx_tensor *a,
                               tx_tensor *b) {
@@ -58,9 +58,11 @@ tx_tensor *tx_add(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
         ok = b->shape[b->ndim - i] == a->shape[a->ndim - i];
     CHECK_SHAPES(ok, "add", a, b, "b must equal a or a's trailing dimensions");
     tx_tensor *out = output_like(tp, a, a, b);
-    size_t bs = b->size;
+    size_t bs = b->size, rows = a->size / bs;
 #pragma omp parallel for schedule(static) if (a->size > PAR_MIN)
-    for (size_t i = 0; i < a->size; i++) out->data[i] = a->data[i] + b->data[i % bs];
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < bs; j++)
+            out->data[r * bs + j] = a->data[r * bs + j] + b->data[j];
     tx_op_record(tp, "add", add_backward, out, a, b, NULL);
     return out;
 }
@@ -152,7 +154,7 @@ static void matmul_backward(tx_node *n) {
                          b->data, b->grad, g + t * sc, M, N, K, ta, tb);
         return;
     }
-#pragma omp parallel for schedule(static) if (batch > 1)
+#pragma omp parallel for schedule(static) if (batch > 1 && (double)M * N * K * batch > (1 << 22))
     for (int t = 0; t < batch; t++)
         matmul_grads(a->data + t * sa, a->grad ? a->grad + t * sa : NULL,
                      b->data + t * sb, b->grad ? b->grad + t * sb : NULL,
@@ -186,7 +188,7 @@ tx_tensor *tx_matmul(tx_tape *tp, tx_tensor *a, tx_tensor *b, int ta, int tb) {
     size_t sa = (size_t)M * K, sb = shared ? 0 : (size_t)K * N,
            sc = (size_t)M * N;
     int lda = ta ? M : K, ldb = tb ? K : N;
-#pragma omp parallel for schedule(static) if (batch > 1)
+#pragma omp parallel for schedule(static) if (batch > 1 && (double)M * N * K * batch > (1 << 22))
     for (int t = 0; t < batch; t++)
         tx_gemm(M, N, K, a->data + t * sa, lda, ta, b->data + t * sb, ldb, tb,
                 out->data + t * sc, N, 0);
@@ -741,7 +743,7 @@ static void attention_backward(tx_node *n) {
         D = q->shape[3];
     tx_real s = (tx_real)n->f[0];
     tx_real *scratch = n->aux ? (tx_real *)n->aux : NULL;
-#pragma omp parallel for schedule(static) if (BH > 1)
+#pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D > (1 << 20))
     for (int t = 0; t < BH; t++) {
         const tx_real *p = P->data + (size_t)t * Tq * Tk;
         const tx_real *dO = n->out->grad + (size_t)t * Tq * D;
@@ -777,7 +779,7 @@ tx_tensor *tx_attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v,
     tx_tensor *P = tx_tensor_new(tp, 0, 4, B, H, Tq, Tk);
     mask_view mv = mask_view_make("attention", P, mask);
     tx_tensor *out = tx_op_output(tp, 4, q->shape, q, k, v);
-#pragma omp parallel for schedule(static) if (B * H > 1)
+#pragma omp parallel for schedule(static) if (B * H > 1 && (double)B * H * Tq * Tk * D > (1 << 20))
     for (int t = 0; t < B * H; t++) {
         tx_real *p = P->data + (size_t)t * Tq * Tk;
         tx_gemm(Tq, Tk, D, q->data + (size_t)t * Tq * D, D, 0,

@@ -1,0 +1,220 @@
+/* text.c: UTF-8 validation, the tokenizer and the shared vocabulary. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const special_names[TX_NSPECIAL] = {"<pad>", "<bos>",
+                                                       "<eos>", "<unk>"};
+static const char *const mode_names[2] = {"char", "word"};
+
+/* Length of the well-formed UTF-8 sequence at s (at most n bytes), 0 if none.
+ * Continuation bytes are checked in order, so a NUL stops the scan early and
+ * NUL-terminated text may pass n = 4 without knowing its length. */
+static int utf8_seq(const unsigned char *s, size_t n) {
+    unsigned c = s[0], cp, min;
+    int len;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07, min = 0x10000;
+    else return 0;
+    if ((size_t)len > n) return 0;
+    for (int i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+size_t tx_utf8_check(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        int len = utf8_seq((const unsigned char *)s + i, n - i);
+        if (!len || !s[i]) return i;
+        i += (size_t)len;
+    }
+    return n;
+}
+
+static int is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+           c == '\f';
+}
+
+int tx_token_next(int mode, const char **p, const char **tok, int *len) {
+    const char *s = *p;
+    if (mode == TX_TOK_WORD) {
+        while (is_space(*s)) s++;
+        const char *e = s;
+        while (*e && !is_space(*e)) e++;
+        *tok = s, *len = (int)(e - s), *p = e;
+        return e > s;
+    }
+    if (!*s) return 0;
+    int n = utf8_seq((const unsigned char *)s, 4);
+    *tok = s, *len = n ? n : 1, *p = s + *len;
+    return 1;
+}
+
+/* ---- vocabulary ----------------------------------------------------------- */
+
+/* Byte order, as strcmp, for tokens that are not NUL-terminated. */
+static int span_cmp(const char *a, int na, const char *b, int nb) {
+    int c = memcmp(a, b, (size_t)(na < nb ? na : nb));
+    return c ? c : (na > nb) - (na < nb);
+}
+
+static int span_qsort_cmp(const void *a, const void *b) {
+    const tx_span *x = a, *y = b;
+    return span_cmp(x->s, x->n, y->s, y->n);
+}
+
+/* All strings live in one block that tok[0] points at. */
+void tx_vocab_build(tx_vocab *v, int src_mode, int tgt_mode, tx_span *t,
+                    size_t n) {
+    qsort(t, n, sizeof *t, span_qsort_cmp);
+    size_t unique = 0, bytes = 0;
+    for (int i = 0; i < TX_NSPECIAL; i++) bytes += strlen(special_names[i]) + 1;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || span_qsort_cmp(&t[i - 1], &t[i]))
+            unique++, bytes += (size_t)t[i].n + 1;
+    TX_ASSERT(unique < (size_t)1 << 30, "tx_vocab_build: %zu tokens", unique);
+    v->mode[TX_SRC] = src_mode;
+    v->mode[TX_TGT] = tgt_mode;
+    v->size = TX_NSPECIAL + (int)unique;
+    v->tok = tx_data_xmalloc((size_t)v->size * sizeof *v->tok);
+    char *w = tx_data_xmalloc(bytes);
+    int k = 0;
+    for (int i = 0; i < TX_NSPECIAL; i++) {
+        v->tok[k++] = w;
+        w = stpcpy(w, special_names[i]) + 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && !span_qsort_cmp(&t[i - 1], &t[i])) continue;
+        v->tok[k++] = w;
+        memcpy(w, t[i].s, (size_t)t[i].n);
+        w[t[i].n] = 0;
+        w += t[i].n + 1;
+    }
+}
+
+void tx_vocab_free(tx_vocab *v) {
+    if (v->tok) free(v->tok[0]);
+    free(v->tok);
+    v->tok = NULL;
+    v->size = 0;
+}
+
+static int lookup(const tx_vocab *v, const char *s, int n) {
+    int lo = TX_NSPECIAL, hi = v->size - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        const char *t = v->tok[mid];
+        int c = span_cmp(s, n, t, (int)strlen(t));
+        if (!c) return mid;
+        if (c < 0) hi = mid - 1;
+        else lo = mid + 1;
+    }
+    return TX_UNK;
+}
+
+int tx_vocab_encode(const tx_vocab *v, int side, const char *text, int *ids,
+                    int cap) {
+    const char *tok;
+    int len, count = 0;
+    while (tx_token_next(v->mode[side], &text, &tok, &len)) {
+        if (count < cap) ids[count] = lookup(v, tok, len);
+        count++;
+    }
+    return count;
+}
+
+/* Appends s whole, or nothing once a piece did not fit (so no code point is
+ * cut); *len counts the full length either way. */
+static void append(char *out, size_t cap, size_t *len, const char *s) {
+    size_t n = strlen(s);
+    if (*len + n < cap) {
+        memcpy(out + *len, s, n);
+        out[*len + n] = 0;
+    }
+    *len += n;
+}
+
+size_t tx_vocab_decode(const tx_vocab *v, int side, const int *ids, int n,
+                       char *out, size_t cap) {
+    size_t len = 0;
+    int words = 0;
+    if (cap) *out = 0;
+    for (int i = 0; i < n && ids[i] != TX_EOS; i++) {
+        TX_ASSERT(ids[i] >= 0 && ids[i] < v->size,
+                  "tx_vocab_decode: id %d outside the vocabulary [0, %d)",
+                  ids[i], v->size);
+        if (ids[i] == TX_PAD || ids[i] == TX_BOS) continue;
+        if (v->mode[side] == TX_TOK_WORD && words++) append(out, cap, &len, " ");
+        append(out, cap, &len, v->tok[ids[i]]);
+    }
+    return len;
+}
+
+char *tx_vocab_to_string(const tx_vocab *v) {
+    char head[64];
+    int hn = snprintf(head, sizeof head, "tapeformer-vocab %s %s\n",
+                      mode_names[v->mode[TX_SRC]], mode_names[v->mode[TX_TGT]]);
+    size_t bytes = (size_t)hn + 1;
+    for (int i = TX_NSPECIAL; i < v->size; i++) bytes += strlen(v->tok[i]) + 1;
+    char *s = tx_data_xmalloc(bytes), *w = stpcpy(s, head);
+    for (int i = TX_NSPECIAL; i < v->size; i++) {
+        w = stpcpy(w, v->tok[i]);
+        *w++ = '\n';
+    }
+    *w = 0;
+    return s;
+}
+
+static int mode_of(const char *s, int n) {
+    for (int m = 0; m < 2; m++)
+        if (!span_cmp(s, n, mode_names[m], (int)strlen(mode_names[m])))
+            return m;
+    return -1;
+}
+
+int tx_vocab_from_string(tx_vocab *v, const char *s, tx_err *err) {
+    v->tok = NULL;
+    v->size = 0;
+    const char *nl = strchr(s, '\n'), *p = s, *tok;
+    int modes[2], len;
+    if (!nl || strncmp(s, "tapeformer-vocab ", 17))
+        return tx_error(err, TX_EINPUT,
+                        "vocabulary:1: expected 'tapeformer-vocab <src mode> "
+                        "<tgt mode>'");
+    p += 17;
+    for (int side = 0; side < 2; side++) {
+        if (!tx_token_next(TX_TOK_WORD, &p, &tok, &len) || p > nl ||
+            (modes[side] = mode_of(tok, len)) < 0)
+            return tx_error(err, TX_EINPUT,
+                            "vocabulary:1: expected modes 'char' or 'word'");
+    }
+    size_t n = 0, cap = 64;
+    tx_span *t = tx_data_xmalloc(cap * sizeof *t);
+    for (p = nl + 1; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        int line = (int)n + 2;
+        if (!nl || nl == p || (n && span_cmp(t[n - 1].s, t[n - 1].n, p,
+                                             (int)(nl - p)) >= 0)) {
+            free(t);
+            return tx_error(err, TX_EINPUT,
+                            "vocabulary:%d: expected a non-empty token after "
+                            "the previous one in sorted order, ending in a "
+                            "newline", line);
+        }
+        if (n == cap) t = realloc(t, (cap *= 2) * sizeof *t);
+        TX_ASSERT(t, "out of memory reading a vocabulary");
+        t[n].s = p;
+        t[n++].n = (int)(nl - p);
+    }
+    tx_vocab_build(v, modes[TX_SRC], modes[TX_TGT], t, n);
+    free(t);
+    return TX_OK;
+}

@@ -1,0 +1,249 @@
+/* layers.c: linear, embedding, positions, layer norm, feed-forward,
+ * multi-head attention and the encoder and decoder layers. */
+#include "layers.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#define NAME_MAX_LEN 256
+
+/* "prefix.leaf" into buf; returns buf. */
+static const char *join(char buf[NAME_MAX_LEN], const char *prefix,
+                        const char *leaf) {
+    int n = snprintf(buf, NAME_MAX_LEN, "%s.%s", prefix, leaf);
+    TX_ASSERT(n < NAME_MAX_LEN, "parameter name too long: %s.%s", prefix, leaf);
+    return buf;
+}
+
+/* ---- linear ----------------------------------------------------------- */
+
+void tx_linear_declare(tx_linear *l, tx_params *p, const char *prefix, int in,
+                       int out) {
+    char name[NAME_MAX_LEN];
+    l->weight = tx_params_new(p, join(name, prefix, "weight"), TX_INIT_XAVIER,
+                              2, out, in);
+    l->bias = tx_params_new(p, join(name, prefix, "bias"), TX_INIT_ZERO, 1, out);
+}
+
+tx_tensor *tx_linear_forward(tx_tape *tp, const tx_linear *l, tx_tensor *x) {
+    return tx_add(tp, tx_matmul(tp, x, l->weight, 0, 1), l->bias);
+}
+
+/* ---- embedding and positions --------------------------------------------- */
+
+void tx_embed_declare(tx_embed *e, tx_params *p, const char *prefix, int V,
+                      int C, int scale_by_sqrt_c) {
+    char name[NAME_MAX_LEN];
+    e->weight = tx_params_new(p, join(name, prefix, "weight"), TX_INIT_XAVIER,
+                              2, V, C);
+    e->scale = scale_by_sqrt_c ? (tx_real)sqrt((double)C) : 1;
+}
+
+tx_tensor *tx_embed_forward(tx_tape *tp, const tx_embed *e, const int *ids,
+                            int B, int T) {
+    tx_tensor *x = tx_embedding(tp, e->weight, ids, B, T);
+    return e->scale == 1 ? x : tx_scale(tp, x, e->scale);
+}
+
+void tx_positions_declare(tx_positions *pos, tx_params *p, const char *prefix,
+                          int kind, int max_len, int C) {
+    TX_ASSERT(kind == TX_POS_SINUSOIDAL || kind == TX_POS_LEARNED ||
+                  kind == TX_POS_NONE,
+              "tx_positions_declare(%s): unknown kind %d", prefix, kind);
+    char name[NAME_MAX_LEN];
+    pos->kind = kind;
+    pos->max_len = max_len;
+    pos->weight = kind == TX_POS_LEARNED
+                      ? tx_params_new(p, join(name, prefix, "weight"),
+                                      TX_INIT_XAVIER, 2, max_len, C)
+                      : NULL;
+}
+
+/* The sinusoidal table [T, C] as a constant; recomputed per forward because
+ * T varies and the cost (T·C sines) is negligible next to one matmul. */
+static tx_tensor *sinusoid(tx_tape *tp, int T, int C) {
+    tx_tensor *pe = tx_tensor_new(tp, 0, 2, T, C);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < C; i++) {
+            double angle = t / pow(10000.0, (double)(i - i % 2) / C);
+            pe->data[(size_t)t * C + i] =
+                (tx_real)(i % 2 ? cos(angle) : sin(angle));
+        }
+    return pe;
+}
+
+tx_tensor *tx_positions_forward(tx_tape *tp, const tx_positions *pos,
+                                tx_tensor *x) {
+    TX_ASSERT(x->ndim == 3, "positions: input has %d dimensions, want [B, T, C]",
+              x->ndim);
+    int T = x->shape[1], C = x->shape[2];
+    switch (pos->kind) {
+    case TX_POS_SINUSOIDAL: return tx_add(tp, x, sinusoid(tp, T, C));
+    case TX_POS_LEARNED: {
+        TX_ASSERT(T <= pos->max_len, "positions: T = %d exceeds max_len %d", T,
+                  pos->max_len);
+        /* The ids must outlive the backward pass, so they live on the arena. */
+        int *ids = tx_tape_alloc(tp, (size_t)T * sizeof *ids);
+        for (int t = 0; t < T; t++) ids[t] = t;
+        tx_tensor *pe = tx_embedding(tp, pos->weight, ids, 1, T);
+        return tx_add(tp, x, tx_reshape(tp, pe, 2, T, C));
+    }
+    default: return x;
+    }
+}
+
+/* ---- layer norm and feed-forward ----------------------------------------- */
+
+void tx_norm_declare(tx_norm *n, tx_params *p, const char *prefix, int C) {
+    char name[NAME_MAX_LEN];
+    n->weight = tx_params_new(p, join(name, prefix, "weight"), TX_INIT_ONE, 1, C);
+    n->bias = tx_params_new(p, join(name, prefix, "bias"), TX_INIT_ZERO, 1, C);
+}
+
+tx_tensor *tx_norm_forward(tx_tape *tp, const tx_norm *n, tx_tensor *x) {
+    return tx_layer_norm(tp, x, n->weight, n->bias, (tx_real)TX_LN_EPS);
+}
+
+void tx_ffn_declare(tx_ffn *f, tx_params *p, const char *prefix, int C,
+                    int d_ff, int activation) {
+    TX_ASSERT(activation == TX_ACT_RELU || activation == TX_ACT_GELU,
+              "tx_ffn_declare(%s): unknown activation %d", prefix, activation);
+    char name[NAME_MAX_LEN];
+    tx_linear_declare(&f->linear1, p, join(name, prefix, "linear1"), C, d_ff);
+    tx_linear_declare(&f->linear2, p, join(name, prefix, "linear2"), d_ff, C);
+    f->activation = activation;
+}
+
+tx_tensor *tx_ffn_forward(tx_tape *tp, const tx_ffn *f, tx_tensor *x,
+                          tx_real dropout) {
+    tx_tensor *h = tx_linear_forward(tp, &f->linear1, x);
+    h = f->activation == TX_ACT_GELU ? tx_gelu(tp, h) : tx_relu(tp, h);
+    return tx_linear_forward(tp, &f->linear2, tx_dropout(tp, h, dropout));
+}
+
+/* ---- multi-head attention -------------------------------------------------- */
+
+void tx_mha_declare(tx_mha *a, tx_params *p, const char *prefix, int C,
+                    int heads) {
+    TX_ASSERT(heads > 0 && C % heads == 0,
+              "tx_mha_declare(%s): %d heads do not divide C = %d", prefix,
+              heads, C);
+    char name[NAME_MAX_LEN];
+    a->in_proj_weight = tx_params_new(p, join(name, prefix, "in_proj_weight"),
+                                      TX_INIT_XAVIER, 2, 3 * C, C);
+    a->in_proj_bias = tx_params_new(p, join(name, prefix, "in_proj_bias"),
+                                    TX_INIT_ZERO, 1, 3 * C);
+    tx_linear_declare(&a->out_proj, p, join(name, prefix, "out_proj"), C, C);
+    a->heads = heads;
+}
+
+/* Third `block` (0 q, 1 k, 2 v) of w [3C, ...] along its first dimension: a
+ * view sharing w's data and gradient, so gradients land in w in place. */
+static tx_tensor *third(tx_tape *tp, const tx_tensor *w, int block) {
+    tx_tensor *v = tx_tape_alloc(tp, sizeof *v);
+    *v = *w;
+    v->name = NULL;
+    v->shape[0] = w->shape[0] / 3;
+    v->size = w->size / 3;
+    v->data = w->data + (size_t)block * v->size;
+    v->grad = w->grad ? w->grad + (size_t)block * v->size : NULL;
+    return v;
+}
+
+/* x [B, T, C] projected by block `block` of in_proj, split into heads. */
+static tx_tensor *project(tx_tape *tp, const tx_mha *a, int block,
+                          tx_tensor *x) {
+    tx_linear l = {third(tp, a->in_proj_weight, block),
+                   third(tp, a->in_proj_bias, block)};
+    return tx_split_heads(tp, tx_linear_forward(tp, &l, x), a->heads);
+}
+
+tx_tensor *tx_mha_forward(tx_tape *tp, const tx_mha *a, tx_tensor *x,
+                          tx_tensor *mem, const tx_tensor *mask,
+                          tx_tensor **probs) {
+    int C = a->out_proj.weight->shape[0];
+    if (!mem) mem = x;
+    char bx[64], bm[64];
+    TX_ASSERT(x->ndim == 3 && x->shape[2] == C && mem->ndim == 3 &&
+                  mem->shape[2] == C && mem->shape[0] == x->shape[0],
+              "mha: x %s and memory %s, want [B, Tq, %d] and [B, Tk, %d]",
+              tx_shape_str(x, bx, sizeof bx), tx_shape_str(mem, bm, sizeof bm),
+              C, C);
+    tx_tensor *q = project(tp, a, 0, x);
+    tx_tensor *k = project(tp, a, 1, mem);
+    tx_tensor *v = project(tp, a, 2, mem);
+    tx_real scale = (tx_real)(1 / sqrt((double)(C / a->heads)));
+    tx_tensor *o = tx_attention(tp, q, k, v, mask, scale, probs);
+    return tx_linear_forward(tp, &a->out_proj, tx_merge_heads(tp, o));
+}
+
+/* ---- encoder and decoder layers -------------------------------------------- */
+
+/* A sublayer's input: norm(x) in pre-LN, x itself in post-LN. */
+static tx_tensor *sub_in(tx_tape *tp, int norm_first, const tx_norm *n,
+                         tx_tensor *x) {
+    return norm_first ? tx_norm_forward(tp, n, x) : x;
+}
+
+/* The residual connection around sublayer output y: x + dropout(y), followed
+ * by the norm in post-LN. */
+static tx_tensor *sub_out(tx_tape *tp, int norm_first, const tx_norm *n,
+                          tx_tensor *x, tx_tensor *y, tx_real dropout) {
+    tx_tensor *r = tx_add(tp, x, tx_dropout(tp, y, dropout));
+    return norm_first ? r : tx_norm_forward(tp, n, r);
+}
+
+void tx_enc_layer_declare(tx_enc_layer *l, tx_params *p, const char *prefix,
+                          int C, int heads, int d_ff, int activation,
+                          int norm_first, tx_real dropout) {
+    char name[NAME_MAX_LEN];
+    tx_mha_declare(&l->self_attn, p, join(name, prefix, "self_attn"), C, heads);
+    tx_ffn_declare(&l->ffn, p, prefix, C, d_ff, activation);
+    tx_norm_declare(&l->norm1, p, join(name, prefix, "norm1"), C);
+    tx_norm_declare(&l->norm2, p, join(name, prefix, "norm2"), C);
+    l->norm_first = norm_first;
+    l->dropout = dropout;
+}
+
+tx_tensor *tx_enc_layer_forward(tx_tape *tp, const tx_enc_layer *l,
+                                tx_tensor *x, const tx_tensor *mask,
+                                tx_tensor **probs) {
+    int nf = l->norm_first;
+    tx_tensor *y = tx_mha_forward(tp, &l->self_attn, sub_in(tp, nf, &l->norm1, x),
+                                  NULL, mask, probs);
+    x = sub_out(tp, nf, &l->norm1, x, y, l->dropout);
+    y = tx_ffn_forward(tp, &l->ffn, sub_in(tp, nf, &l->norm2, x), l->dropout);
+    return sub_out(tp, nf, &l->norm2, x, y, l->dropout);
+}
+
+void tx_dec_layer_declare(tx_dec_layer *l, tx_params *p, const char *prefix,
+                          int C, int heads, int d_ff, int activation,
+                          int norm_first, tx_real dropout) {
+    char name[NAME_MAX_LEN];
+    tx_mha_declare(&l->self_attn, p, join(name, prefix, "self_attn"), C, heads);
+    tx_mha_declare(&l->multihead_attn, p, join(name, prefix, "multihead_attn"),
+                   C, heads);
+    tx_ffn_declare(&l->ffn, p, prefix, C, d_ff, activation);
+    tx_norm_declare(&l->norm1, p, join(name, prefix, "norm1"), C);
+    tx_norm_declare(&l->norm2, p, join(name, prefix, "norm2"), C);
+    tx_norm_declare(&l->norm3, p, join(name, prefix, "norm3"), C);
+    l->norm_first = norm_first;
+    l->dropout = dropout;
+}
+
+tx_tensor *tx_dec_layer_forward(tx_tape *tp, const tx_dec_layer *l,
+                                tx_tensor *x, tx_tensor *memory,
+                                const tx_tensor *self_mask,
+                                const tx_tensor *mem_mask,
+                                tx_tensor **self_probs,
+                                tx_tensor **cross_probs) {
+    int nf = l->norm_first;
+    tx_tensor *y = tx_mha_forward(tp, &l->self_attn, sub_in(tp, nf, &l->norm1, x),
+                                  NULL, self_mask, self_probs);
+    x = sub_out(tp, nf, &l->norm1, x, y, l->dropout);
+    y = tx_mha_forward(tp, &l->multihead_attn, sub_in(tp, nf, &l->norm2, x),
+                       memory, mem_mask, cross_probs);
+    x = sub_out(tp, nf, &l->norm2, x, y, l->dropout);
+    y = tx_ffn_forward(tp, &l->ffn, sub_in(tp, nf, &l->norm3, x), l->dropout);
+    return sub_out(tp, nf, &l->norm3, x, y, l->dropout);
+}

@@ -1,0 +1,140 @@
+/* optim.c: Adam, AdamW and SGD steps, gradient clipping and the schedules. */
+#include "optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static tx_real *zeroed(size_t n) {
+    tx_real *p = calloc(n ? n : 1, sizeof *p);
+    TX_ASSERT(p, "out of memory allocating optimizer state of %zu elements", n);
+    return p;
+}
+
+void tx_optim_init(tx_optim *o, const tx_optim_config *cfg, size_t size) {
+    TX_ASSERT(cfg->name == TX_OPT_ADAM || cfg->name == TX_OPT_ADAMW ||
+                  cfg->name == TX_OPT_SGD,
+              "tx_optim_init: unknown optimizer %d", cfg->name);
+    memset(o, 0, sizeof *o);
+    o->cfg = *cfg;
+    o->size = size;
+    o->m = zeroed(size);
+    if (cfg->name != TX_OPT_SGD) o->v = zeroed(size);
+}
+
+void tx_optim_free(tx_optim *o) {
+    free(o->m);
+    free(o->v);
+    memset(o, 0, sizeof *o);
+}
+
+/* Per element in double, in torch's order of operations (so the float build
+ * rounds only when storing): denom = sqrt(v)/sqrt(1-b2^t) + eps,
+ * p -= lr/(1-b1^t) · m/denom. AdamW first shrinks p by 1 - lr·wd instead of
+ * adding wd·p to the gradient. */
+static void adam_step(tx_optim *o, tx_params *p, double lr) {
+    const tx_optim_config *c = &o->cfg;
+    const int decoupled = c->name == TX_OPT_ADAMW;
+    const double b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+    const double l2 = decoupled ? 0 : c->weight_decay;
+    const double shrink = decoupled ? 1 - lr * c->weight_decay : 1;
+    const double step_size = lr / (1 - pow(b1, (double)o->t));
+    const double bc2_sqrt = sqrt(1 - pow(b2, (double)o->t));
+    tx_real *w = p->data, *m = o->m, *v = o->v;
+    const tx_real *dw = p->grad;
+    const ptrdiff_t n = (ptrdiff_t)p->size;
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double wi = (double)w[i] * shrink;
+        double g = (double)dw[i] + l2 * wi;
+        double mi = b1 * m[i] + (1 - b1) * g;
+        double vi = b2 * v[i] + (1 - b2) * g * g;
+        m[i] = (tx_real)mi;
+        v[i] = (tx_real)vi;
+        w[i] = (tx_real)(wi - step_size * mi / (sqrt(vi) / bc2_sqrt + eps));
+    }
+}
+
+/* torch.optim.SGD: without momentum p -= lr·g; with it buf = mom·buf + g,
+ * where the zeroed buffer makes the first step buf = g as in torch. */
+static void sgd_step(tx_optim *o, tx_params *p, double lr) {
+    const double mom = o->cfg.beta1, wd = o->cfg.weight_decay;
+    tx_real *w = p->data, *buf = o->m;
+    const tx_real *dw = p->grad;
+    const ptrdiff_t n = (ptrdiff_t)p->size;
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double g = (double)dw[i] + wd * (double)w[i];
+        if (mom != 0) {
+            g = mom * (double)buf[i] + g;
+            buf[i] = (tx_real)g;
+        }
+        w[i] = (tx_real)((double)w[i] - lr * g);
+    }
+}
+
+void tx_optim_step(tx_optim *o, tx_params *p, double lr) {
+    TX_ASSERT(p->size == o->size,
+              "tx_optim_step: optimizer made for %zu elements, params have %zu",
+              o->size, p->size);
+    o->t++;
+    if (o->cfg.name == TX_OPT_SGD)
+        sgd_step(o, p, lr);
+    else
+        adam_step(o, p, lr);
+}
+
+/* The block is cut into a fixed number of chunks, a function of the size
+ * alone, so the partial sums and their in-order total are the same bits
+ * whatever the thread count. */
+#define NORM_CHUNKS 64
+
+double tx_clip_grad_norm(tx_params *p, double max_norm) {
+    const size_t n = p->size, chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
+    const tx_real *g = p->grad;
+    double part[NORM_CHUNKS] = {0};
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < NORM_CHUNKS; c++) {
+        size_t lo = (size_t)c * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        double s = 0;
+        for (size_t i = lo; i < hi; i++) s += (double)g[i] * (double)g[i];
+        part[c] = s;
+    }
+    double sum = 0;
+    for (int c = 0; c < NORM_CHUNKS; c++) sum += part[c];
+    const double norm = sqrt(sum);
+    const double scale = max_norm / (norm + 1e-6);
+    if (isfinite(norm) && scale < 1) {
+        tx_real *dw = p->grad;
+        const ptrdiff_t m = (ptrdiff_t)n;
+#pragma omp parallel for schedule(static)
+        for (ptrdiff_t i = 0; i < m; i++)
+            dw[i] = (tx_real)((double)dw[i] * scale);
+    }
+    return norm;
+}
+
+double tx_schedule_lr(const tx_optim_config *cfg, int d_model, long step) {
+    TX_ASSERT(step >= 1, "tx_schedule_lr: step %ld, steps count from 1", step);
+    const double lr = cfg->lr, s = (double)step, w = cfg->warmup;
+    switch (cfg->schedule) {
+    case TX_SCHED_CONSTANT:
+        return step < cfg->warmup ? lr * s / w : lr;
+    case TX_SCHED_NOAM: {
+        TX_ASSERT(d_model > 0, "tx_schedule_lr: noam needs d_model > 0, got %d",
+                  d_model);
+        double f = 1 / sqrt(s);
+        if (cfg->warmup > 0 && s * pow(w, -1.5) < f) f = s * pow(w, -1.5);
+        return lr / sqrt((double)d_model) * f;
+    }
+    case TX_SCHED_COSINE: {
+        if (step <= cfg->warmup) return lr * s / w;
+        const double lo = TX_COSINE_FLOOR * lr;
+        /* At the floor from total_steps on, even if warmup reaches it. */
+        if (step >= cfg->total_steps) return lo;
+        const double progress = (s - w) / ((double)cfg->total_steps - w);
+        return lo + (lr - lo) * 0.5 * (1 + cos(M_PI * progress));
+    }
+    }
+    TX_ASSERT(0, "tx_schedule_lr: unknown schedule %d", cfg->schedule);
+}

@@ -1,0 +1,64 @@
+/* optim.h: optimizers over a whole tx_params block (one loop each), global-norm
+ * gradient clipping and learning-rate schedules, with PyTorch's semantics. */
+#ifndef TX_OPTIM_H
+#define TX_OPTIM_H
+
+#include "../core/tensor.h"
+
+enum { TX_OPT_ADAM, TX_OPT_ADAMW, TX_OPT_SGD };
+enum { TX_SCHED_CONSTANT, TX_SCHED_NOAM, TX_SCHED_COSINE };
+
+typedef struct tx_optim_config {
+    int name;            /* TX_OPT_* */
+    double lr;           /* peak / base learning rate (Noam: the factor) */
+    double beta1, beta2; /* Adam; SGD uses beta1 as momentum */
+    double eps;
+    double weight_decay;
+    int schedule;        /* TX_SCHED_* */
+    int warmup;          /* steps */
+    int total_steps;     /* for cosine decay (the run's steps) */
+    double clip_norm;    /* 0: off */
+} tx_optim_config;
+
+/* Optimizer state for one tx_params block. Adam/AdamW: m and v are the first
+ * and second moments; SGD: m is the momentum buffer and v is NULL. Both are
+ * kept in tx_real, like torch keeps its state in the parameters' dtype, and
+ * are public so checkpoints can save and restore them together with t. */
+typedef struct tx_optim {
+    tx_optim_config cfg;
+    long t;        /* steps taken so far */
+    size_t size;   /* elements of the parameter block */
+    tx_real *m;    /* [size] */
+    tx_real *v;    /* [size], NULL for SGD */
+} tx_optim;
+
+/* Zeroed state for a block of `size` elements. Aborts if the heap is
+ * exhausted; tx_optim_free releases the buffers. */
+void tx_optim_init(tx_optim *o, const tx_optim_config *cfg, size_t size);
+void tx_optim_free(tx_optim *o);
+
+/* One update of p->data from p->grad with learning rate lr (the schedule is
+ * applied by the caller), as torch.optim.Adam / AdamW / SGD (dampening 0, no
+ * Nesterov). Increments o->t. Elementwise, so the result does not depend on
+ * the thread count. */
+void tx_optim_step(tx_optim *o, tx_params *p, double lr);
+
+/* Global L2 norm of every gradient, then, as torch.nn.utils.clip_grad_norm_,
+ * gradients scaled by max_norm / (norm + 1e-6) when that is below 1. Returns
+ * the norm before clipping. If it is NaN or inf nothing is scaled (torch
+ * would turn the gradients into NaN): the caller decides, e.g. skips the step.
+ * Summed in a fixed order, so the same bits whatever the thread count. */
+double tx_clip_grad_norm(tx_params *p, double max_norm);
+
+/* Cosine decay ends at this fraction of cfg->lr, so training never stops. */
+#define TX_COSINE_FLOOR 0.1
+
+/* Learning rate for step (1-based) under cfg->schedule:
+ *   constant: lr, ramped linearly as lr·step/warmup over the first warmup steps;
+ *   noam:     lr·d_model^-0.5·min(step^-0.5, step·warmup^-1.5);
+ *   cosine:   lr·step/warmup up to step == warmup, then half a cosine from lr
+ *             down to TX_COSINE_FLOOR·lr at total_steps, constant after.
+ * warmup == 0 means no warmup. d_model is only read by noam. */
+double tx_schedule_lr(const tx_optim_config *cfg, int d_model, long step);
+
+#endif

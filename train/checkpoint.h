@@ -1,0 +1,32 @@
+/* checkpoint.h: a training run's whole state in one safetensors file:
+ * weights (by parameter name), optimizer moments, and in the metadata the
+ * step, the data stream's position, the config (INI text) and vocabulary. */
+#ifndef TX_CHECKPOINT_H
+#define TX_CHECKPOINT_H
+
+#include "../data/data.h"
+#include "../optim/optim.h"
+#include "safetensors.h"
+
+#define TX_CHECKPOINT_FORMAT "tapeformer-checkpoint-1"
+
+typedef struct tx_run_state {
+    long step;                    /* optimizer steps completed */
+    uint64_t data_pos[TX_DATA_POS];
+} tx_run_state;
+
+/* Writes atomically (PATH.tmp then rename). o may be NULL (weights only, as
+ * `export` writes them, in float32 whatever tx_real is). Returns TX_OK or
+ * TX_EIO with "PATH: reason"; an old PATH survives any failure. */
+int tx_checkpoint_save(const char *path, const tx_params *p, const tx_optim *o,
+                       const tx_run_state *st, const char *config_text,
+                       const char *vocab_text, tx_err *err);
+
+/* After tx_st_read: copies every parameter of p (which must be allocated)
+ * from f by name, checking shapes and rejecting NaN/inf; then, if o is
+ * non-NULL, the optimizer moments and st. Returns TX_OK or TX_EINPUT with
+ * "PATH: tensor NAME: ..." (p and o may then be partly overwritten). */
+int tx_checkpoint_restore(const tx_st_file *f, const char *path, tx_params *p,
+                          tx_optim *o, tx_run_state *st, tx_err *err);
+
+#endif
