@@ -2,11 +2,21 @@
 # command-line program build/tapeformer; the double-precision twins
 # (build/libtapeformer64.a, build/tapeformer64) back `gradcheck` and the tests.
 # `make deps` installs the Debian packages the project needs (as root).
+# `make sanitize` builds everything with AddressSanitizer and UBSan into
+# build/sanitize and runs the whole test suite there; `make fuzz` builds the
+# libFuzzer harnesses of fuzz/ (clang) and runs each for FUZZ_SECONDS.
 
 CC      := gcc
-BUILD   := build
 PKGS    := check libcjson inih
 DEB_PKGS := gcc make pkg-config check libstb-dev libinih-dev libcjson-dev
+FUZZ_DEB_PKGS := clang libclang-rt-14-dev
+
+# The fuzzing build (set by `make fuzz`): clang, serial, instrumented.
+ifdef FUZZ
+CC      := clang
+NO_OMP  := 1
+BUILD   ?= build/fuzz
+endif
 
 CFLAGS  := -O3 -march=native -std=gnu11 -Wall -Wextra -I.
 ifdef NO_OMP
@@ -14,9 +24,18 @@ CFLAGS  += -Wno-unknown-pragmas
 else
 CFLAGS  += -fopenmp
 endif
+# Sanitized objects live apart so they never replace the normal build.
 ifdef SANITIZE
-CFLAGS  += -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
+BUILD   ?= build/sanitize
+CFLAGS  += -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+           -fno-omit-frame-pointer
+TESTENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 endif
+ifdef FUZZ
+CFLAGS  += -O1 -g -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-sanitize-recover=all
+endif
+BUILD   ?= build
 LDLIBS   = $(shell pkg-config --libs libcjson inih) -lm
 CHECKLIBS = $(shell pkg-config --libs check)
 
@@ -30,7 +49,7 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
 FLAGSTAMP := $(BUILD)/.flags
 $(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS)' | cmp -s - $(FLAGSTAMP) 2>/dev/null || echo '$(CC) $(CFLAGS)' > $(FLAGSTAMP))
 
-.PHONY: all deps run test clean
+.PHONY: all deps run test sanitize fuzz fuzz-run clean
 all: $(BUILD)/tapeformer $(BUILD)/tapeformer64
 
 deps:
@@ -72,8 +91,37 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libtapeformer64.a | deps
 run: all
 	$(BUILD)/tapeformer train configs/copy.ini
 
+# The command-level tests run the program named by TAPEFORMER.
 test: all $(TESTS)
-	@bash tests/run.sh $(TESTS)
+	@$(TESTENV) TAPEFORMER=$(BUILD)/tapeformer bash tests/run.sh $(TESTS)
+
+sanitize:
+	$(MAKE) SANITIZE=1 test
+
+# Each harness runs FUZZ_SECONDS from its seeds in fuzz/corpus/NAME, adding
+# what it finds to $(BUILD)/corpus/NAME; a crash is saved as
+# $(BUILD)/crash-NAME-* and stops the run.
+FUZZERS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	@$(MAKE) deps DEB_PKGS="$(DEB_PKGS) $(FUZZ_DEB_PKGS)"
+	$(MAKE) FUZZ=1 fuzz-run
+
+fuzz-run: $(FUZZERS:%=$(BUILD)/fuzz_%)
+	@for f in $(FUZZERS); do \
+	  mkdir -p $(BUILD)/corpus/$$f; \
+	  echo "== fuzz_$$f for $(FUZZ_SECONDS) s"; \
+	  $(BUILD)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $$([ -e fuzz/$$f.dict ] && echo -dict=fuzz/$$f.dict) \
+	    -artifact_prefix=$(BUILD)/crash-$$f- $(BUILD)/corpus/$$f fuzz/corpus/$$f \
+	    2>&1 | grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|==|SUMMARY)|ERROR|property failed' \
+	    || true; \
+	  ! ls $(BUILD)/crash-$$f-* >/dev/null 2>&1 || { echo "fuzz_$$f crashed"; exit 1; }; \
+	done
+
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/libtapeformer.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $< -o $@ $(BUILD)/libtapeformer.a $(LDLIBS)
 
 clean:
 	rm -rf $(BUILD)

@@ -33,7 +33,8 @@ enum { TX_OK = 0, TX_EINPUT = 2, TX_EIO = 3 };
 typedef struct tx_err {
     char msg[512];
 } tx_err;
-/* Formats into err (if non-NULL) and returns code, for `return tx_error(...)`. */
+/* Formats into err (if non-NULL) and returns code, for `return tx_error(...)`.
+ * Control characters (newlines included) in the text become '?'. */
 __attribute__((format(printf, 3, 4))) int tx_error(tx_err *err, int code,
                                                     const char *fmt, ...);
 
@@ -55,7 +56,9 @@ double tx_hash_uniform(uint64_t key, uint64_t i);
 /* Threads: n <= 0 keeps the OpenMP default (OMP_NUM_THREADS). */
 void tx_set_threads(int n);
 int tx_get_threads(void);
-/* Inside an active parallel region (kernels then run serially). */
+/* Inside a parallel region, even an inactive one (an `if` clause that was
+ * false): kernels then run serially, because a parallel region there would
+ * start a nested team, whose threads are created anew on every call. */
 int tx_in_parallel(void);
 
 #endif

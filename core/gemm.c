@@ -8,6 +8,7 @@
  * turns into AVX-512 or AVX2 and other targets into portable code. */
 #include "gemm.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,12 +93,22 @@ static void pack_b(int kc, int nc, const tx_real *B, int ldb, int tb, int k0,
     }
 }
 
+/* Frees a thread's packing buffers when the thread ends (OpenMP ends
+ * threads when the thread count shrinks). */
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+static void make_buf_key(void) {
+    TX_ASSERT(!pthread_key_create(&buf_key, free), "tx_gemm: no thread key");
+}
+
 /* One thread's packing buffers, allocated on first use and kept. */
 static tx_real *thread_buffers(void) {
     static __thread tx_real *buf;
     if (!buf) {
         buf = aligned_alloc(VBYTES, sizeof(tx_real) * (MC * KC + KC * NC));
         TX_ASSERT(buf, "tx_gemm: out of memory for packing buffers");
+        pthread_once(&buf_once, make_buf_key);
+        pthread_setspecific(buf_key, buf);
     }
     return buf;
 }

@@ -188,10 +188,16 @@ tx_tensor *tx_matmul(tx_tape *tp, tx_tensor *a, tx_tensor *b, int ta, int tb) {
     size_t sa = (size_t)M * K, sb = shared ? 0 : (size_t)K * N,
            sc = (size_t)M * N;
     int lda = ta ? M : K, ldb = tb ? K : N;
-#pragma omp parallel for schedule(static) if (batch > 1 && (double)M * N * K * batch > (1 << 22))
-    for (int t = 0; t < batch; t++)
-        tx_gemm(M, N, K, a->data + t * sa, lda, ta, b->data + t * sb, ldb, tb,
-                out->data + t * sc, N, 0);
+    /* One product (the usual case) outside any region, so tx_gemm can spread
+     * it over the threads: inside one, even an inactive one, it runs serially. */
+    if (batch == 1) {
+        tx_gemm(M, N, K, a->data, lda, ta, b->data, ldb, tb, out->data, N, 0);
+    } else {
+#pragma omp parallel for schedule(static) if ((double)M * N * K * batch > (1 << 22))
+        for (int t = 0; t < batch; t++)
+            tx_gemm(M, N, K, a->data + t * sa, lda, ta, b->data + t * sb, ldb,
+                    tb, out->data + t * sc, N, 0);
+    }
     tx_node *n = tx_op_record(tp, "matmul", matmul_backward, out, a, b, NULL);
     if (n) {
         int v[7] = {M, N, K, ta, tb, batch, shared};

@@ -22,6 +22,14 @@ void *tx_tape_alloc(tx_tape *tp, size_t bytes) {
     return tx_arena_alloc(&tp->arena, bytes);
 }
 
+size_t tx_tape_mark(const tx_tape *tp) { return tp->arena.inuse; }
+
+void tx_tape_release(tx_tape *tp, size_t mark) {
+    TX_ASSERT(tp->no_grad, "tx_tape_release: only in no-grad mode (nodes may "
+                           "point into the memory)");
+    tx_arena_release(&tp->arena, mark);
+}
+
 tx_tensor *tx_tensor_newv(tx_tape *tp, int requires_grad, int ndim,
                           const int *shape) {
     TX_ASSERT(ndim >= 1 && ndim <= TX_MAXDIM,

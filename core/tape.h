@@ -48,6 +48,12 @@ tx_tensor *tx_tensor_newv(tx_tape *tp, int requires_grad, int ndim,
 /* Arena scratch memory that lives until the next reset. */
 void *tx_tape_alloc(tx_tape *tp, size_t bytes);
 
+/* No-grad mode only: everything allocated after a mark is given back by
+ * tx_tape_release (decoding frees each step's activations this way, keeping
+ * the encoder's output). */
+size_t tx_tape_mark(const tx_tape *tp);
+void tx_tape_release(tx_tape *tp, size_t mark);
+
 /* For op implementations: output tensor whose grad exists iff recording and
  * any of the (up to 4, NULL-terminated) inputs has a grad; and the node. */
 tx_tensor *tx_op_output(tx_tape *tp, int ndim, const int *shape,

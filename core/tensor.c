@@ -33,44 +33,55 @@ static void *xmalloc(size_t bytes) {
 
 /* ---- arena --------------------------------------------------------------- */
 
+static void push_chunk(tx_arena *a, size_t cap) {
+    if (a->n == a->capn) {
+        a->capn = a->capn ? 2 * a->capn : 8;
+        a->chunks = realloc(a->chunks, (size_t)a->capn * sizeof *a->chunks);
+        TX_ASSERT(a->chunks, "out of memory growing the arena");
+    }
+    a->chunks[a->n++] = (tx_arena_chunk){xmalloc(cap), cap, 0};
+    a->mallocs++;
+}
+
 void *tx_arena_alloc(tx_arena *a, size_t bytes) {
     bytes = (bytes + 63) & ~(size_t)63;
-    void *p;
-    if (a->used + bytes <= a->cap) {
-        p = a->base + a->used;
-        a->used += bytes;
-    } else {
-        if (a->nextra == a->capextra) {
-            a->capextra = a->capextra ? 2 * a->capextra : 16;
-            a->extra = realloc(a->extra, (size_t)a->capextra * sizeof *a->extra);
-            TX_ASSERT(a->extra, "out of memory growing the arena");
-        }
-        p = a->extra[a->nextra++] = xmalloc(bytes);
-        a->extra_bytes += bytes;
-        a->mallocs++;
+    tx_arena_chunk *c = a->n ? &a->chunks[a->n - 1] : NULL;
+    if (!c || c->used + bytes > c->cap) {
+        /* Grow geometrically so the first step needs few chunks. */
+        size_t cap = a->inuse > ((size_t)1 << 20) ? a->inuse : (size_t)1 << 20;
+        push_chunk(a, bytes > cap ? bytes : cap);
+        c = &a->chunks[a->n - 1];
     }
-    size_t inuse = a->used + a->extra_bytes;
-    if (inuse > a->high) a->high = inuse;
+    void *p = c->base + c->used;
+    c->used += bytes;
+    a->inuse += bytes;
+    if (a->inuse > a->high) a->high = a->inuse;
     return p;
 }
 
-void tx_arena_reset(tx_arena *a) {
-    if (a->nextra) {
-        for (int i = 0; i < a->nextra; i++) free(a->extra[i]);
-        a->nextra = 0;
-        a->extra_bytes = 0;
-        free(a->base);
-        a->cap = a->high;
-        a->base = xmalloc(a->cap);
-        a->mallocs++;
+void tx_arena_release(tx_arena *a, size_t mark) {
+    while (a->inuse > mark) {
+        tx_arena_chunk *c = &a->chunks[a->n - 1];
+        size_t give = a->inuse - mark < c->used ? a->inuse - mark : c->used;
+        c->used -= give;
+        a->inuse -= give;
+        if (c->used == 0 && a->n > 1) free(c->base), a->n--;
     }
-    a->used = 0;
+}
+
+void tx_arena_reset(tx_arena *a) {
+    if (a->n > 1) {
+        for (int i = 0; i < a->n; i++) free(a->chunks[i].base);
+        a->n = 0;
+        push_chunk(a, a->high);
+    }
+    if (a->n) a->chunks[0].used = 0;
+    a->inuse = 0;
 }
 
 void tx_arena_free(tx_arena *a) {
-    for (int i = 0; i < a->nextra; i++) free(a->extra[i]);
-    free(a->extra);
-    free(a->base);
+    for (int i = 0; i < a->n; i++) free(a->chunks[i].base);
+    free(a->chunks);
     memset(a, 0, sizeof *a);
 }
 

@@ -25,22 +25,28 @@ size_t tx_rows(const tx_tensor *t);
 int tx_last(const tx_tensor *t); /* shape[ndim-1] */
 
 /* ---- arena ------------------------------------------------------------ */
-/* A bump allocator reset after every step. Requests that do not fit go to
- * overflow chunks; the next reset folds them into one block the size of the
- * high-water mark, so from the second identical step on nothing is malloc'd. */
-typedef struct tx_arena {
+/* A bump allocator reset after every step. When the current chunk is full a
+ * new one is added; the next reset folds all chunks into one block the size
+ * of the high-water mark, so from the second identical step on nothing is
+ * malloc'd. */
+typedef struct tx_arena_chunk {
     char *base;
     size_t cap, used;
-    size_t high;         /* most bytes ever in use between two resets */
-    void **extra;        /* overflow chunks since the last reset */
-    int nextra, capextra;
-    size_t extra_bytes;
-    long mallocs;        /* heap allocations made, ever (for the tests) */
+} tx_arena_chunk;
+
+typedef struct tx_arena {
+    tx_arena_chunk *chunks; /* [n]; the last one is being filled */
+    int n, capn;
+    size_t inuse;           /* bytes handed out since the last reset */
+    size_t high;            /* most bytes ever in use at once */
+    long mallocs;           /* heap allocations made, ever (for the tests) */
 } tx_arena;
 
 /* 64-byte aligned, uninitialised; aborts if the heap is exhausted. */
 void *tx_arena_alloc(tx_arena *a, size_t bytes);
 void tx_arena_reset(tx_arena *a);
+/* Gives back everything allocated since inuse was `mark`. */
+void tx_arena_release(tx_arena *a, size_t mark);
 void tx_arena_free(tx_arena *a);
 
 /* ---- parameters --------------------------------------------------------- */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -12,6 +13,12 @@ static int slurp(const char *path, char **buf, size_t *size, tx_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return tx_error(err, TX_EIO, "%s: cannot open: %s", path,
                             strerror(errno));
+    struct stat st; /* fopen accepts a directory; reading it would fail */
+    if (!fstat(fileno(f), &st) && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return tx_error(err, TX_EINPUT, "%s: is a directory, expected a file",
+                        path);
+    }
     size_t cap = 1 << 16, n = 0, got;
     char *b = tx_data_xmalloc(cap);
     while ((got = fread(b + n, 1, cap - n - 1, f)) > 0)

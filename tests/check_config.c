@@ -251,6 +251,39 @@ START_TEST(test_round_trip) {
 }
 END_TEST
 
+/* Found by fuzz/fuzz_config: text values that tx_config_write's output
+ * would not read back as they are (a ';' after a space starts a comment,
+ * inih trims spaces and rejects lines over 197 bytes) are refused. */
+START_TEST(test_text_values_read_back) {
+    expect_load_error("[data]\ntrain_file=;x\n",
+                      "t.ini:2: [data] train_file: expected a text of at most "
+                      "184 bytes without control characters, spaces at either "
+                      "end or ';' after a space, got ';x'");
+    tx_config c, back;
+    tx_err err;
+    tx_config_defaults(&c);
+    ck_assert_int_eq(tx_config_set(&c, "output.name=a ;b", &err), TX_EINPUT);
+    ck_assert_int_eq(tx_config_set(&c, "output.dir=a\nb", &err), TX_EINPUT);
+    char set[300] = "data.train_file=";
+    memset(set + strlen(set), 'p', 185);
+    ck_assert_int_eq(tx_config_set(&c, set, &err), TX_EINPUT);
+    set[strlen(set) - 1] = 0; /* 184 bytes: the longest that fits the line */
+    ck_assert_msg(tx_config_set(&c, set, &err) == TX_OK, "%s", err.msg);
+    ck_assert_int_eq(tx_config_set(&c, "output.name=a;b", &err), TX_OK);
+    char text[8192], again[8192];
+    tx_config_write(&c, text, sizeof text);
+    ck_assert_msg(tx_config_load_string(&back, text, "ckpt", &err) == TX_OK, "%s", err.msg);
+    tx_config_write(&back, again, sizeof again);
+    ck_assert_str_eq(again, text);
+    /* The run name a file's stem gives by default obeys the same rule. */
+    ck_assert_int_eq(tx_config_load_string(&c, "", "d/a ;b.ini", &err), TX_EINPUT);
+    ck_assert_str_eq(err.msg, "d/a ;b.ini: [output] name: the file name 'a ;b' "
+                              "does not make a run name; set one");
+    ck_assert_int_eq(tx_config_load_string(&c, "[output]\nname = ab\n", "d/a ;b.ini", &err),
+                     TX_OK);
+}
+END_TEST
+
 Suite *suite(void) {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
@@ -261,6 +294,7 @@ Suite *suite(void) {
     tcase_add_test(tc, test_overrides);
     tcase_add_test(tc, test_validate);
     tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_text_values_read_back);
     suite_add_tcase(s, tc);
     return s;
 }

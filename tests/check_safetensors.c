@@ -220,6 +220,10 @@ static const struct bad_case {
      "expected a string \"dtype\""},
     {"{\"a\":{\"dtype\":\"F33\",\"shape\":[],\"data_offsets\":[0,4]}}", -1, 4,
      "unknown dtype \"F33\""},
+    /* Found by fuzz/fuzz_checkpoint: quoted file contents cannot break the
+     * message's one line (JSON "\n" and ESC become '?'). */
+    {"{\"a\":{\"dtype\":\"F\\n3\\u001b\",\"shape\":[],\"data_offsets\":[0,4]}}",
+     -1, 4, "unknown dtype \"F?3?\""},
     {"{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", -1, 4,
      "expected \"shape\""},
     {"{\"a\":" F32("[1,1,1,1,1,1,1,1,1]", 0, 4) "}", -1, 4,

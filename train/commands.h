@@ -1,10 +1,16 @@
 /* commands.h: the subcommands of the `tapeformer` program. Each takes the
  * arguments after its name and returns the process exit code (0 success,
- * 1 a check failed, 2 bad input). */
+ * 1 a check failed or an output could not be written, 2 bad input). */
 #ifndef TX_COMMANDS_H
 #define TX_COMMANDS_H
 
 int tx_cmd_gradcheck(int argc, char **argv);
 int tx_cmd_train(int argc, char **argv);
+int tx_cmd_generate(int argc, char **argv);
+int tx_cmd_score(int argc, char **argv);
+int tx_cmd_eval(int argc, char **argv);
+int tx_cmd_export(int argc, char **argv);
+int tx_cmd_attention(int argc, char **argv);
+int tx_cmd_plot(int argc, char **argv);
 
 #endif

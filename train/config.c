@@ -137,6 +137,12 @@ static int find(const char *section, const char *name) {
     return -1;
 }
 
+/* Longest text value of key k: its field, and its line when written. */
+static size_t text_max(const key *k) {
+    size_t line = INI_MAX_LINE - 3 - strlen(k->name) - strlen(" = ");
+    return k->size - 1 < line ? k->size - 1 : line;
+}
+
 /* What key k accepts, for messages. */
 static void expectation(const key *k, char *out, size_t n) {
     switch (k->type) {
@@ -156,8 +162,25 @@ static void expectation(const key *k, char *out, size_t n) {
                                     k->names[i]);
         break;
     }
-    default: snprintf(out, n, "a text of at most %zu bytes", k->size - 1);
+    default:
+        snprintf(out, n,
+                 "a text of at most %zu bytes without control characters, "
+                 "spaces at either end or ';' after a space",
+                 text_max(k));
     }
+}
+
+/* Text values must read back unchanged from tx_config_write's "key = value"
+ * lines through inih, which limits lines to INI_MAX_LINE - 3 bytes, trims
+ * values and starts a comment at a ';' that follows a space. */
+static int writable(const key *k, const char *v) {
+    size_t n = strlen(v);
+    if (n > text_max(k) || (n && (v[0] == ' ' || v[n - 1] == ' '))) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f ||
+            (v[i] == ';' && (i == 0 || v[i - 1] == ' ')))
+            return 0;
+    return 1;
 }
 
 /* Stores value v into key k of c; 0 if v is not acceptable. Relative paths
@@ -201,8 +224,11 @@ static int parse_value(tx_config *c, const key *k, const char *v,
         return 0;
     default: {
         if (k->type == K_STR || !*v || *v == '/') base = "";
-        size_t n = (size_t)snprintf(p, k->size, "%s%s", base, v);
-        return n < k->size;
+        char text[1024];
+        size_t n = (size_t)snprintf(text, sizeof text, "%s%s", base, v);
+        if (n >= sizeof text || !writable(k, text)) return 0;
+        memcpy(p, text, n + 1);
+        return 1;
     }
     }
 }
@@ -326,6 +352,10 @@ static int load(tx_config *c, const char *text, const char *origin,
                          "%s:%d: expected '[section]' or 'key = value'",
                          origin, bad);
     if (ps.rc) return ps.rc;
+    if (!writable(&keys[find("output", "name")], t.name))
+        return tx_error(err, TX_EINPUT,
+                        "%s: [output] name: the file name '%s' does not make "
+                        "a run name; set one", origin, t.name);
     derive(&t, t.line[dir_key()] != 0);
     *c = t;
     return TX_OK;
@@ -349,15 +379,19 @@ int tx_config_load(tx_config *c, const char *path, tx_err *err) {
             TX_ASSERT(text, "out of memory reading %s", path);
         }
     text[n] = 0;
-    int bad = ferror(f);
+    int bad = ferror(f) ? errno : 0;
     fclose(f);
     char base[512] = "";
     const char *slash = strrchr(path, '/');
     if (slash) snprintf(base, sizeof base, "%.*s", (int)(slash - path + 1), path);
-    int rc = bad ? tx_error(err, TX_EIO, "%s: read error", path)
-                 : strlen(text) < n
-                     ? tx_error(err, TX_EINPUT, "%s: NUL byte in the file", path)
-                     : load(c, text, path, base, err);
+    int rc;
+    if (bad)
+        rc = tx_error(err, TX_EIO, "%s: cannot read: %s", path, strerror(bad));
+    else if (strlen(text) < n)
+        rc = tx_error(err, TX_EINPUT, "%s: byte %zu: NUL, expected text", path,
+                      strlen(text));
+    else
+        rc = load(c, text, path, base, err);
     free(text);
     return rc;
 }

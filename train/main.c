@@ -12,6 +12,12 @@ static void usage(FILE *f) {
             "usage: tapeformer COMMAND [ARGS]\n"
             "commands:\n"
             "  train CONFIG           train a model from an INI config file\n"
+            "  generate CHECKPOINT    decode source lines (greedy or beam search)\n"
+            "  score CHECKPOINT       per-token negative log-likelihood of source<TAB>target lines\n"
+            "  eval CHECKPOINT        validation loss and exact-match accuracy\n"
+            "  export CHECKPOINT OUT  weights only, float32 safetensors\n"
+            "  attention CHECKPOINT   attention heatmaps (PNG) for one example\n"
+            "  plot DIR               training curves from DIR/metrics.csv\n"
             "  gradcheck [NAME ...]   check every op and layer's gradients (double)\n"
             "Run 'tapeformer COMMAND --help' for a command's options.\n");
 }
@@ -47,7 +53,15 @@ int main(int argc, char **argv) {
         return tx_cmd_gradcheck(argc - 2, argv + 2);
 #endif
     }
-    if (!strcmp(cmd, "train")) return tx_cmd_train(argc - 2, argv + 2);
+    static const struct {
+        const char *name;
+        int (*run)(int, char **);
+    } cmds[] = {{"train", tx_cmd_train},       {"generate", tx_cmd_generate},
+                {"score", tx_cmd_score},       {"eval", tx_cmd_eval},
+                {"export", tx_cmd_export},     {"attention", tx_cmd_attention},
+                {"plot", tx_cmd_plot}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(cmd, cmds[i].name)) return cmds[i].run(argc - 2, argv + 2);
     fprintf(stderr, "tapeformer: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

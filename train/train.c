@@ -16,8 +16,7 @@
 
 #include "checkpoint.h"
 #include "decode.h"
-
-#define EVAL_BATCH 128
+#include "plot.h"
 
 typedef struct trainer {
     const tx_config *cfg;
@@ -29,7 +28,7 @@ typedef struct trainer {
     tx_tape tape, eval_tape;
     tx_batch *micro;     /* [accumulate] */
     tx_batch vbatch;
-    int *dec_out, *dec_len; /* [EVAL_BATCH · max_out], [EVAL_BATCH] */
+    int *dec_out, *dec_len; /* [TX_EVAL_BATCH · max_out], [TX_EVAL_BATCH] */
     int max_out;
     char *config_text, *vocab_text;
     char ckpt[1024], metrics[1024];
@@ -68,55 +67,14 @@ static int mkdirs(const char *dir, tx_err *err) {
 
 /* ---- evaluation ----------------------------------------------------------- */
 
-typedef struct eval_result {
-    double loss, accuracy;
-    int n;
-} eval_result;
-
 static int same_tokens(const int *a, int na, const int *b, int nb) {
     return na == nb && !memcmp(a, b, (size_t)na * sizeof *a);
-}
-
-/* Validation loss (token-weighted mean, dropout off) and greedy exact-match
- * accuracy over the first `limit` validation examples. */
-static eval_result evaluate(trainer *tr, int limit) {
-    eval_result r = {0};
-    int n = tr->data.n_valid < limit ? tr->data.n_valid : limit;
-    int dec_only = tr->cfg->model.kind == TX_DECODER_ONLY;
-    double loss_sum = 0, tokens = 0;
-    int correct = 0;
-    for (int i = 0; i < n; i += EVAL_BATCH) {
-        int nb = n - i < EVAL_BATCH ? n - i : EVAL_BATCH;
-        tx_batch *b = &tr->vbatch;
-        tx_batch_fill(b, tr->data.valid + i, nb, dec_only);
-        tx_tape *tp = &tr->eval_tape;
-        tx_tape_reset(tp);
-        tp->no_grad = 1;
-        tp->training = 0;
-        tx_tensor *loss = tx_model_loss(tp, &tr->model, b->src, b->src_len, b->Ts,
-                                        b->tgt_in, b->tgt_out, b->tgt_len, b->Tt,
-                                        nb, 0);
-        int count = 0;
-        for (int j = 0; j < nb * b->Tt; j++) count += b->tgt_out[j] != TX_PAD;
-        loss_sum += loss->data[0] * count;
-        tokens += count;
-        tx_decode_greedy(tp, &tr->model, b, tr->max_out, tr->dec_out, tr->dec_len);
-        for (int j = 0; j < nb; j++) {
-            const tx_example *ex = &tr->data.valid[i + j];
-            correct += same_tokens(tr->dec_out + (size_t)j * tr->max_out,
-                                   tr->dec_len[j], ex->tgt_ids, ex->tgt_len);
-        }
-        tx_tape_reset(tp);
-    }
-    r.n = n;
-    r.loss = tokens ? loss_sum / tokens : 0;
-    r.accuracy = n ? (double)correct / n : 0;
-    return r;
 }
 
 /* Prints up to k validation examples as "source → output" with a verdict. */
 static void show_examples(trainer *tr, int k) {
     int n = tr->data.n_valid < k ? tr->data.n_valid : k;
+    if (n > TX_EVAL_BATCH) n = TX_EVAL_BATCH;
     if (n <= 0) return;
     tx_batch *b = &tr->vbatch;
     tx_batch_fill(b, tr->data.valid, n, tr->cfg->model.kind == TX_DECODER_ONLY);
@@ -129,7 +87,7 @@ static void show_examples(trainer *tr, int k) {
         tx_vocab_decode(&tr->data.vocab, TX_TGT, got, tr->dec_len[j], text, sizeof text);
         int ok = same_tokens(got, tr->dec_len[j], ex->tgt_ids, ex->tgt_len);
         printf("  %s  ->  %s  %s\n", ex->src, text, ok ? "(correct)" : "");
-        if (!ok) printf("  %*s      expected %s\n", 0, "", ex->tgt);
+        if (!ok) printf("        expected %s\n", ex->tgt);
     }
     tx_tape_reset(&tr->eval_tape);
 }
@@ -162,7 +120,7 @@ static int metrics_open(trainer *tr, long step, tx_err *err) {
 }
 
 static void metrics_row(trainer *tr, long step, double lr, double loss, double gnorm,
-                        double tps, const eval_result *ev) {
+                        double tps, const tx_eval_result *ev) {
     FILE *f = fopen(tr->metrics, "a");
     if (!f) return; /* metrics are a convenience; the checkpoint is what matters */
     fprintf(f, "%ld,%.6g,%.6f,%.6g,%.1f,", step, lr, loss, gnorm, tps);
@@ -223,10 +181,10 @@ static int setup(trainer *tr, long *start, tx_err *err) {
     TX_ASSERT(tr->micro, "train: out of memory");
     for (int i = 0; i < k; i++)
         tx_batch_alloc(&tr->micro[i], cfg->train.batch_size, tr->data.max_src, tr->data.max_tgt);
-    tx_batch_alloc(&tr->vbatch, EVAL_BATCH, tr->data.max_src, tr->data.max_tgt);
+    tx_batch_alloc(&tr->vbatch, TX_EVAL_BATCH, tr->data.max_src, tr->data.max_tgt);
     tr->max_out = tr->data.max_tgt + 1;
-    tr->dec_out = malloc((size_t)EVAL_BATCH * tr->max_out * sizeof *tr->dec_out);
-    tr->dec_len = malloc(EVAL_BATCH * sizeof *tr->dec_len);
+    tr->dec_out = malloc((size_t)TX_EVAL_BATCH * tr->max_out * sizeof *tr->dec_out);
+    tr->dec_len = malloc(TX_EVAL_BATCH * sizeof *tr->dec_len);
     TX_ASSERT(tr->dec_out && tr->dec_len, "train: out of memory");
     size_t n = 1 << 16;
     tr->config_text = malloc(n);
@@ -344,7 +302,7 @@ int tx_train(const tx_config *cfg, const tx_train_opts *opts, tx_err *err) {
     double window_t = now();
     int window_tokens = 0;
     long step = tr.start;
-    eval_result ev = {0};
+    tx_eval_result ev = {0};
     int stop = 0;
     while (step < cfg->train.steps && !stop) {
         step++;
@@ -360,7 +318,8 @@ int tx_train(const tx_config *cfg, const tx_train_opts *opts, tx_err *err) {
         double dt = now() - window_t, tps = dt > 0 ? window_tokens / dt : 0;
         if (dt > 2) window_t = now(), window_tokens = 0;
         int eval_now = step % cfg->train.eval_every == 0 || step == cfg->train.steps;
-        if (eval_now) ev = evaluate(&tr, cfg->train.eval_examples);
+        if (eval_now) ev = tx_decode_evaluate(&tr.eval_tape, &tr.model, tr.data.valid,
+                                              tr.data.n_valid);
         if (step == 1 && !opts->quiet)
             printf("memory: activation arena %.2f MB\n", tr.tape.arena.high / 1e6);
         progress(&tr, step, loss, lr, gnorm, tps, eval_now);
@@ -369,7 +328,7 @@ int tx_train(const tx_config *cfg, const tx_train_opts *opts, tx_err *err) {
                    100 * ev.accuracy, ev.n);
             fflush(stdout);
         }
-        if (step % cfg->train.log_every == 0 || eval_now)
+        if (step % cfg->train.log_every == 0 || eval_now || step == 1)
             metrics_row(&tr, step, lr, loss, gnorm, tps, eval_now ? &ev : NULL);
         int reached = eval_now && cfg->train.target_accuracy > 0 &&
                       ev.accuracy >= cfg->train.target_accuracy;
@@ -391,6 +350,11 @@ int tx_train(const tx_config *cfg, const tx_train_opts *opts, tx_err *err) {
         char e[32];
         fmt_time(now() - tr.t0, e, sizeof e);
         printf("done: step %ld, %s, checkpoint %s\n", step, e, tr.ckpt);
+        tx_err perr;
+        if (tx_plot_metrics(cfg->out_dir, &perr))
+            printf("warning: no training curves: %s\n", perr.msg);
+        else
+            printf("training curves: %s/curves.png\n", cfg->out_dir);
         show_examples(&tr, opts->examples);
     }
     teardown(&tr);
