@@ -40,7 +40,7 @@ LDLIBS   = $(shell pkg-config --libs libcjson inih) -lm
 CHECKLIBS = $(shell pkg-config --libs check)
 
 SRC   := $(filter-out train/main.c,$(wildcard core/*.c layers/*.c optim/*.c data/*.c train/*.c))
-HDR   := $(wildcard */*.h)
+HDR   := $(filter-out fuzz/%,$(wildcard */*.h))
 OBJ32 := $(SRC:%.c=$(BUILD)/f32/%.o)
 OBJ64 := $(SRC:%.c=$(BUILD)/f64/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
@@ -91,9 +91,10 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libtapeformer64.a | deps
 run: all
 	$(BUILD)/tapeformer train configs/copy.ini
 
-# The command-level tests run the program named by TAPEFORMER.
+# The command-level tests run the programs named by TAPEFORMER(64).
 test: all $(TESTS)
-	@$(TESTENV) TAPEFORMER=$(BUILD)/tapeformer bash tests/run.sh $(TESTS)
+	@$(TESTENV) TAPEFORMER=$(BUILD)/tapeformer TAPEFORMER64=$(BUILD)/tapeformer64 \
+	  bash tests/run.sh $(TESTS)
 
 sanitize:
 	$(MAKE) SANITIZE=1 test
@@ -122,6 +123,20 @@ fuzz-run: $(FUZZERS:%=$(BUILD)/fuzz_%)
 
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/libtapeformer.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer $< -o $@ $(BUILD)/libtapeformer.a $(LDLIBS)
+
+# `make bench` times training steps and matrix products against PyTorch and
+# OpenBLAS (bench/run.py prints the tables; installs them first if missing).
+BENCH_DEB_PKGS := python3-torch libopenblas-dev
+.PHONY: bench bench-deps
+bench: $(BUILD)/bench
+	/usr/bin/python3 bench/run.py $(BUILD)/bench
+
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(BENCH_DEB_PKGS)"
+
+$(BUILD)/bench: bench/bench.c $(BUILD)/libtapeformer.a | bench-deps
+	$(CC) $(CFLAGS) $$(pkg-config --cflags openblas) $< -o $@ \
+	  $(BUILD)/libtapeformer.a $$(pkg-config --libs openblas) $(LDLIBS)
 
 clean:
 	rm -rf $(BUILD)

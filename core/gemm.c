@@ -1,11 +1,14 @@
-/* gemm.c: C (+)= op(A)·op(B), BLIS-style. C is cut into MC×NC tiles shared
- * out to threads; for each tile and each KC-deep slice of K the thread packs
- * op(A) into MR-row micro-panels and op(B) into NR-column micro-panels (zero
- * padded), then a register-tiled micro-kernel computes MR×NR blocks. Each C
- * element is summed over K in one fixed order (k within a slice, slices in
- * order), whichever thread owns the tile: results do not depend on the thread
- * count. The micro-kernel uses GCC vector extensions, which -march=native
- * turns into AVX-512 or AVX2 and other targets into portable code. */
+/* gemm.c: C (+)= op(A)·op(B), BLIS-style. The threads split C into column
+ * ranges (or row ranges when that packs less); each walks its range in
+ * NC-wide, KC-deep blocks, packs that block of op(B) into NR-column
+ * micro-panels (zero padded) once, and sweeps every row of its range over it
+ * with a register-tiled MR×NR micro-kernel. op(A) is read in place when it is
+ * A (rows are contiguous) and packed into MR-row micro-panels when it is Aᵀ.
+ * Each C element is summed over K in one fixed order (k within a block,
+ * blocks in order) whichever thread owns it, so results do not depend on the
+ * thread count. The micro-kernel uses GCC vector extensions, which
+ * -march=native turns into AVX-512 or AVX2 and other targets into portable
+ * code. */
 #include "gemm.h"
 
 #include <pthread.h>
@@ -16,52 +19,79 @@
 #define VL ((int)(VBYTES / sizeof(tx_real))) /* lanes: 16 float, 8 double */
 #define MR 6
 #define NR (2 * VL)
-#define KC 256
-#define MC 96   /* multiple of MR */
-#define NC 256  /* multiple of NR */
+#define KC 256  /* a B micro-panel (KC×NR) stays in L1 */
+#define MC 144  /* multiple of MR: a packed Aᵀ block (MC×KC) stays in L2 */
+#define NC 2048 /* multiple of NR: the packed B block (KC×NC) */
+/* Below this many multiply-adds (about 0.1 ms on one core) a product runs
+ * on one thread: on a busy or virtualised machine a parallel region can cost
+ * far more than its few microseconds on a quiet one (a descheduled team
+ * member stalls the barrier), so only products that gain clearly split. */
+#define PAR_MIN_MACS (1 << 23)
+/* Column ranges per thread: a thread that gets the CPU late finds fewer
+ * left to do. Column ranges pack nothing twice, row ranges repack B. */
+#define PARTS_PER_THREAD 4
 
 typedef tx_real vreal __attribute__((vector_size(VBYTES), aligned(VBYTES)));
+typedef tx_real vreal_u __attribute__((vector_size(VBYTES), aligned(sizeof(tx_real))));
 
-/* acc[MR][NR] = Σ_k a[k][0..MR) ⊗ b[k][0..NR), then stored or added to C.
- * a: packed [kc][MR], b: packed [kc][NR]. Rows/columns past m/n are dropped. */
-static void micro_kernel(int kc, const tx_real *restrict a,
-                         const tx_real *restrict b, tx_real *restrict c,
-                         int ldc, int m, int n, int add) {
+/* acc[MR][NR] = Σ_k a(r, k) ⊗ b[k][0..NR) with a(r, k) = a[r·rs + k·ks],
+ * then stored or added to C. b: packed [kc][NR]. Rows past m read row m-1
+ * (valid memory) and are dropped, as are columns past n. Always inlined so
+ * the two layouts of a (packed: rs 1, ks MR; in place: rs lda, ks 1) each
+ * get a loop with constant strides. */
+static inline __attribute__((always_inline)) void
+kernel(int kc, const tx_real *restrict a, size_t rs, size_t ks,
+       const tx_real *restrict b, tx_real *restrict c, int ldc, int m, int n,
+       int add) {
+    const tx_real *ar[MR];
+    for (int r = 0; r < MR; r++) ar[r] = a + (size_t)(r < m ? r : m - 1) * rs;
     vreal acc[MR][2];
     memset(acc, 0, sizeof acc);
     for (int k = 0; k < kc; k++) {
         vreal b0 = *(const vreal *)(b + (size_t)k * NR);
         vreal b1 = *(const vreal *)(b + (size_t)k * NR + VL);
-        const tx_real *ak = a + (size_t)k * MR;
         for (int r = 0; r < MR; r++) {
-            acc[r][0] += b0 * ak[r];
-            acc[r][1] += b1 * ak[r];
+            tx_real ak = ar[r][(size_t)k * ks];
+            acc[r][0] += b0 * ak;
+            acc[r][1] += b1 * ak;
         }
     }
     for (int r = 0; r < m; r++) {
-        const tx_real *src = (const tx_real *)acc[r];
         tx_real *dst = c + (size_t)r * ldc;
-        if (add)
-            for (int j = 0; j < n; j++) dst[j] += src[j];
-        else
-            for (int j = 0; j < n; j++) dst[j] = src[j];
+        if (n == NR) {
+            vreal_u *d = (vreal_u *)dst;
+            if (add) d[0] += acc[r][0], d[1] += acc[r][1];
+            else d[0] = acc[r][0], d[1] = acc[r][1];
+        } else {
+            const tx_real *src = (const tx_real *)acc[r];
+            if (add)
+                for (int j = 0; j < n; j++) dst[j] += src[j];
+            else
+                for (int j = 0; j < n; j++) dst[j] = src[j];
+        }
     }
 }
 
-/* op(A)[i0.., k0..] (mc × kc) into MR-row micro-panels [kc][MR]. */
-static void pack_a(int mc, int kc, const tx_real *A, int lda, int ta, int i0,
-                   int k0, tx_real *restrict dst) {
+static void kernel_packed(int kc, const tx_real *a, const tx_real *b,
+                          tx_real *c, int ldc, int m, int n, int add) {
+    kernel(kc, a, 1, MR, b, c, ldc, m, n, add);
+}
+
+static void kernel_direct(int kc, const tx_real *a, int lda, const tx_real *b,
+                          tx_real *c, int ldc, int m, int n, int add) {
+    kernel(kc, a, (size_t)lda, 1, b, c, ldc, m, n, add);
+}
+
+/* Aᵀ[i0.., k0..] (mc × kc, A stored [K, M]) into MR-row micro-panels
+ * [kc][MR]; rows past mc are zero. */
+static void pack_at(int mc, int kc, const tx_real *A, int lda, int i0, int k0,
+                    tx_real *restrict dst) {
     for (int ir = 0; ir < mc; ir += MR) {
         int mr = mc - ir < MR ? mc - ir : MR;
         for (int k = 0; k < kc; k++, dst += MR) {
+            const tx_real *src = A + (size_t)(k0 + k) * lda + i0 + ir;
             int r = 0;
-            if (ta) {
-                const tx_real *src = A + (size_t)(k0 + k) * lda + i0 + ir;
-                for (; r < mr; r++) dst[r] = src[r];
-            } else {
-                const tx_real *src = A + (size_t)(i0 + ir) * lda + k0 + k;
-                for (; r < mr; r++) dst[r] = src[(size_t)r * lda];
-            }
+            for (; r < mr; r++) dst[r] = src[r];
             for (; r < MR; r++) dst[r] = 0;
         }
     }
@@ -70,16 +100,18 @@ static void pack_a(int mc, int kc, const tx_real *A, int lda, int ta, int i0,
 /* op(B)[k0.., j0..] (kc × nc) into NR-column micro-panels [kc][NR]. */
 static void pack_b(int kc, int nc, const tx_real *B, int ldb, int tb, int k0,
                    int j0, tx_real *restrict dst) {
-    for (int jr = 0; jr < nc; jr += NR) {
+    for (int jr = 0; jr < nc; jr += NR, dst += (size_t)kc * NR) {
         int nr = nc - jr < NR ? nc - jr : NR;
         if (tb) {
-            /* B is [N, K]: walk each column's contiguous run of k. */
-            for (int c = 0; c < nr; c++) {
-                const tx_real *src = B + (size_t)(j0 + jr + c) * ldb + k0;
-                for (int k = 0; k < kc; k++) dst[(size_t)k * NR + c] = src[k];
+            /* B is [N, K]: row c of B is column c of the panel. Reading the
+             * nr rows side by side keeps every store contiguous. */
+            const tx_real *src = B + (size_t)(j0 + jr) * ldb + k0;
+            for (int k = 0; k < kc; k++) {
+                tx_real *d = dst + (size_t)k * NR;
+                int c = 0;
+                for (; c < nr; c++) d[c] = src[(size_t)c * ldb + k];
+                for (; c < NR; c++) d[c] = 0;
             }
-            for (int k = 0; k < kc; k++)
-                for (int c = nr; c < NR; c++) dst[(size_t)k * NR + c] = 0;
         } else {
             for (int k = 0; k < kc; k++) {
                 const tx_real *src = B + (size_t)(k0 + k) * ldb + j0 + jr;
@@ -89,7 +121,6 @@ static void pack_b(int kc, int nc, const tx_real *B, int ldb, int tb, int k0,
                 for (; c < NR; c++) d[c] = 0;
             }
         }
-        dst += (size_t)kc * NR;
     }
 }
 
@@ -101,11 +132,12 @@ static void make_buf_key(void) {
     TX_ASSERT(!pthread_key_create(&buf_key, free), "tx_gemm: no thread key");
 }
 
-/* One thread's packing buffers, allocated on first use and kept. */
+/* One thread's packing buffers (B block, then Aᵀ block), allocated on first
+ * use and kept. */
 static tx_real *thread_buffers(void) {
     static __thread tx_real *buf;
     if (!buf) {
-        buf = aligned_alloc(VBYTES, sizeof(tx_real) * (MC * KC + KC * NC));
+        buf = aligned_alloc(VBYTES, sizeof(tx_real) * ((size_t)KC * NC + MC * KC));
         TX_ASSERT(buf, "tx_gemm: out of memory for packing buffers");
         pthread_once(&buf_once, make_buf_key);
         pthread_setspecific(buf_key, buf);
@@ -113,23 +145,34 @@ static tx_real *thread_buffers(void) {
     return buf;
 }
 
-static void gemm_tile(int i0, int mc, int j0, int nc, int K, const tx_real *A,
-                      int lda, int ta, const tx_real *B, int ldb, int tb,
-                      tx_real *C, int ldc, int accumulate) {
-    tx_real *pa = thread_buffers(), *pb = pa + MC * KC;
-    for (int k0 = 0; k0 < K; k0 += KC) {
-        int kc = K - k0 < KC ? K - k0 : KC;
-        int add = accumulate || k0 > 0;
-        pack_a(mc, kc, A, lda, ta, i0, k0, pa);
-        pack_b(kc, nc, B, ldb, tb, k0, j0, pb);
-        for (int jr = 0; jr < nc; jr += NR)
-            for (int ir = 0; ir < mc; ir += MR) {
-                int m = mc - ir < MR ? mc - ir : MR;
-                int n = nc - jr < NR ? nc - jr : NR;
-                micro_kernel(kc, pa + (size_t)ir * kc, pb + (size_t)jr * kc,
-                             C + (size_t)(i0 + ir) * ldc + j0 + jr, ldc, m, n,
-                             add);
+/* The rows [m0, m1) × columns [n0, n1) of C, on one thread. */
+static void gemm_range(int m0, int m1, int n0, int n1, int K,
+                       const tx_real *A, int lda, int ta, const tx_real *B,
+                       int ldb, int tb, tx_real *C, int ldc, int accumulate) {
+    tx_real *pb = thread_buffers(), *pa = pb + (size_t)KC * NC;
+    for (int j0 = n0; j0 < n1; j0 += NC) {
+        int nc = n1 - j0 < NC ? n1 - j0 : NC;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC, add = accumulate || k0 > 0;
+            pack_b(kc, nc, B, ldb, tb, k0, j0, pb);
+            for (int i0 = m0; i0 < m1; i0 += MC) {
+                int mc = m1 - i0 < MC ? m1 - i0 : MC;
+                if (ta) pack_at(mc, kc, A, lda, i0, k0, pa);
+                for (int jr = 0; jr < nc; jr += NR) {
+                    int n = nc - jr < NR ? nc - jr : NR;
+                    const tx_real *b = pb + (size_t)jr * kc;
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int m = mc - ir < MR ? mc - ir : MR;
+                        tx_real *c = C + (size_t)(i0 + ir) * ldc + j0 + jr;
+                        if (ta)
+                            kernel_packed(kc, pa + (size_t)ir * kc, b, c, ldc, m, n, add);
+                        else
+                            kernel_direct(kc, A + (size_t)(i0 + ir) * lda + k0, lda,
+                                          b, c, ldc, m, n, add);
+                    }
+                }
             }
+        }
     }
 }
 
@@ -143,21 +186,26 @@ void tx_gemm(int M, int N, int K, const tx_real *A, int lda, int ta,
                 memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof(tx_real));
         return;
     }
-    int tm = (M + MC - 1) / MC, tn = (N + NC - 1) / NC, ntiles = tm * tn;
-    /* Entering even an inactive parallel region costs a team set-up; small
-     * products and calls from inside a parallel loop run straight through. */
-    if (ntiles == 1 || (double)M * N * K < (1 << 22) || tx_in_parallel()) {
-        for (int t = 0; t < ntiles; t++)
-            gemm_tile((t / tn) * MC, M - (t / tn) * MC < MC ? M - (t / tn) * MC : MC,
-                      (t % tn) * NC, N - (t % tn) * NC < NC ? N - (t % tn) * NC : NC,
-                      K, A, lda, ta, B, ldb, tb, C, ldc, accumulate);
+    /* Split C by columns unless Aᵀ, which every column range would pack
+     * again, is the larger operand: then by rows, one range per thread. Parts
+     * are whole micro-tiles. A product that is small, or called from inside
+     * a parallel region, runs on this thread. */
+    int nth = tx_get_threads(), by_rows = ta && M > N;
+    int np = by_rows ? (M + MR - 1) / MR : (N + NR - 1) / NR;
+    int nparts = by_rows ? nth : nth * PARTS_PER_THREAD;
+    if (nparts > np) nparts = np;
+    if (nth < 2 || nparts < 2 || (double)M * N * K < PAR_MIN_MACS || tx_in_parallel()) {
+        gemm_range(0, M, 0, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate);
         return;
     }
-#pragma omp parallel for schedule(static)
-    for (int t = 0; t < ntiles; t++) {
-        int i0 = (t / tn) * MC, j0 = (t % tn) * NC;
-        int mc = M - i0 < MC ? M - i0 : MC, nc = N - j0 < NC ? N - j0 : NC;
-        gemm_tile(i0, mc, j0, nc, K, A, lda, ta, B, ldb, tb, C, ldc,
-                  accumulate);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int t = 0; t < nparts; t++) {
+        int p0 = (int)((long)np * t / nparts), p1 = (int)((long)np * (t + 1) / nparts);
+        if (by_rows)
+            gemm_range(p0 * MR, p1 * MR < M ? p1 * MR : M, 0, N, K, A, lda, ta,
+                       B, ldb, tb, C, ldc, accumulate);
+        else
+            gemm_range(0, M, p0 * NR, p1 * NR < N ? p1 * NR : N, K, A, lda, ta,
+                       B, ldb, tb, C, ldc, accumulate);
     }
 }

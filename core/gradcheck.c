@@ -151,6 +151,17 @@ static void run_matmul(tx_gc_stats *st) {
     }
 }
 
+/* v: 0 with a bias, 1 without. */
+static tx_tensor *gc_affine(tx_tape *tp, void *c) {
+    op_ctx *o = c;
+    return PROJECT(tp, tx_affine(tp, o->in[0], o->in[1], o->v ? NULL : o->in[2]));
+}
+static void run_affine(tx_gc_stats *st) {
+    run_case(st, gc_affine, 0, "3x5,4x5,4", 0);
+    run_case(st, gc_affine, 0, "2x3x5,4x5,4", 0);
+    run_case(st, gc_affine, 1, "3x5,4x5", 0);
+}
+
 static tx_tensor *gc_relu(tx_tape *tp, void *c) {
     op_ctx *o = c;
     return PROJECT(tp, tx_relu(tp, o->in[0]));
@@ -278,6 +289,7 @@ const tx_gc_case tx_gc_core_cases[] = {
     {"mul", run_mul},
     {"scale", run_scale},
     {"matmul", run_matmul},
+    {"affine", run_affine},
     {"relu", run_relu},
     {"gelu", run_gelu},
     {"softmax", run_softmax},

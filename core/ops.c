@@ -206,6 +206,38 @@ tx_tensor *tx_matmul(tx_tape *tp, tx_tensor *a, tx_tensor *b, int ta, int tb) {
     return out;
 }
 
+/* ==== affine (x·wᵀ + b) =================================================== */
+/* The gradients are matmul's (a = x, b = w, tb) and add's. */
+
+static void affine_backward(tx_node *n) {
+    tx_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    int M = (int)tx_rows(x), K = tx_last(x), N = w->shape[0];
+    const tx_real *g = n->out->grad;
+    if (x->grad) tx_gemm(M, K, N, g, N, 0, w->data, K, 0, x->grad, K, 1);
+    if (w->grad) tx_gemm(N, K, M, g, N, 1, x->data, K, 0, w->grad, K, 1);
+    if (b && b->grad) add_column_sums(b->grad, g, (size_t)M, (size_t)N);
+}
+
+tx_tensor *tx_affine(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b) {
+    CHECK_SHAPES(w->ndim == 2 && w->shape[1] == tx_last(x), "affine", x, w,
+                 "w must be [N, K] with K the last dimension of x");
+    if (b)
+        CHECK_SHAPES(b->ndim == 1 && b->shape[0] == w->shape[0], "affine", w, b,
+                     "b must be [N] with N the rows of w");
+    int M = (int)tx_rows(x), K = tx_last(x), N = w->shape[0], shape[TX_MAXDIM];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = N;
+    tx_tensor *out = tx_op_output(tp, x->ndim, shape, x, w, b);
+    tx_gemm(M, N, K, x->data, K, 0, w->data, K, 1, out->data, N, 0);
+    if (b) {
+#pragma omp parallel for schedule(static) if (out->size > PAR_MIN)
+        for (int r = 0; r < M; r++)
+            for (int j = 0; j < N; j++) out->data[(size_t)r * N + j] += b->data[j];
+    }
+    tx_op_record(tp, "affine", affine_backward, out, x, w, b);
+    return out;
+}
+
 /* ==== relu ================================================================ */
 
 static void relu_backward(tx_node *n) {
@@ -213,7 +245,7 @@ static void relu_backward(tx_node *n) {
     const tx_real *g = n->out->grad;
 #pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
     for (size_t i = 0; i < x->size; i++)
-        if (x->data[i] > 0) x->grad[i] += g[i];
+        x->grad[i] += x->data[i] > 0 ? g[i] : 0; /* no branch to mispredict */
 }
 
 tx_tensor *tx_relu(tx_tape *tp, tx_tensor *x) {

@@ -19,6 +19,11 @@ tx_tensor *tx_scale(tx_tape *tp, tx_tensor *a, tx_real s);
  * b [..., K, N] with the same leading dimensions as a. Out [..., M, N]. */
 tx_tensor *tx_matmul(tx_tape *tp, tx_tensor *a, tx_tensor *b, int ta, int tb);
 
+/* x·wᵀ + b fused, as torch.nn.functional.linear: x [..., K], w [N, K], b [N]
+ * (may be NULL). Out [..., N]. The same values as tx_add(tx_matmul(x, w, 0,
+ * 1), b), with one output tensor (and gradient) instead of two. */
+tx_tensor *tx_affine(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b);
+
 tx_tensor *tx_relu(tx_tape *tp, tx_tensor *x);
 tx_tensor *tx_gelu(tx_tape *tp, tx_tensor *x); /* exact: x·Φ(x), as PyTorch */
 

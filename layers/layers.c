@@ -26,7 +26,7 @@ void tx_linear_declare(tx_linear *l, tx_params *p, const char *prefix, int in,
 }
 
 tx_tensor *tx_linear_forward(tx_tape *tp, const tx_linear *l, tx_tensor *x) {
-    return tx_add(tp, tx_matmul(tp, x, l->weight, 0, 1), l->bias);
+    return tx_affine(tp, x, l->weight, l->bias);
 }
 
 /* ---- embedding and positions --------------------------------------------- */

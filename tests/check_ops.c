@@ -61,6 +61,10 @@ START_TEST(test_matmul_transposes) {
     expect(out, (double[]){7, -1, -1, 0.5, 14, -2, -2, 1}, 0);
     out = tx_matmul(&tp, ab, b, 0, 0); /* shared 2-D b */
     expect(out, (double[]){7, -1, -1, 0.5, 7, -1, -1, 0.5}, 0);
+    /* affine: a·btᵀ (= a·b above) plus a bias per column, then without one. */
+    tx_tensor *bias = make(1, (int[]){2}, (double[]){10, 20}, 0);
+    expect(tx_affine(&tp, a, bt, bias), (double[]){17, 19, 9, 20.5}, 0);
+    expect(tx_affine(&tp, ab, bt, NULL), (double[]){7, -1, -1, 0.5, 7, -1, -1, 0.5}, 0);
 }
 END_TEST
 

@@ -2,7 +2,7 @@
 """Optional cross-check of tapeformer against PyTorch (not run by the tests).
 
 Rebuilds the model of an exported weights file (or checkpoint) with
-torch.nn.Transformer as layers/MODEL.md describes, computes the log-likelihood
+torch.nn.Transformer as README.md ("The model") describes, computes the log-likelihood
 of each target token (EOS included) for a few source/target pairs, and compares
 with `tapeformer score`. Needs torch (checked with 1.13) and numpy:
 
@@ -90,7 +90,7 @@ def build(cfg, w, V):
     else:
         net = nn.Transformer(C, H, Le, Ld, F, 0.0, act, batch_first=True, norm_first=nf).double()
         net.load_state_dict({k: v for k, v in w.items() if k.split(".")[0] in ("encoder", "decoder")})
-    net.train()  # dropout is 0; training mode avoids the eval fast path (MODEL.md)
+    net.train()  # dropout is 0; training mode avoids the eval fast path (README.md)
     return net, gen
 
 

@@ -68,10 +68,11 @@ int tx_checkpoint_save(const char *path, const tx_params *p, const tx_optim *o,
     return rc;
 }
 
-/* Copies a stored tensor of dtype F32 or F64 and shape `want` into dst. */
-static int load_tensor(const tx_st_file *f, const char *path, const char *name,
-                       const tx_tensor *want, tx_real *dst, tx_err *err) {
-    const tx_st_tensor *s = tx_st_get(f, name);
+/* The stored tensor `name`, if it has want's shape and a float dtype. */
+static int find_tensor(const tx_st_file *f, const char *path, const char *name,
+                       const tx_tensor *want, const tx_st_tensor **out,
+                       tx_err *err) {
+    const tx_st_tensor *s = *out = tx_st_get(f, name);
     if (!s) return tx_error(err, TX_EINPUT, "%s: tensor %s: missing", path, name);
     int same = s->ndim == want->ndim;
     for (int d = 0; same && d < s->ndim; d++) same = s->shape[d] == want->shape[d];
@@ -79,10 +80,29 @@ static int load_tensor(const tx_st_file *f, const char *path, const char *name,
     if (!same)
         return tx_error(err, TX_EINPUT, "%s: tensor %s: expected shape %s",
                         path, name, tx_shape_str(want, ws, sizeof ws));
-    int is32 = !strcmp(s->dtype, "F32");
-    if (!is32 && strcmp(s->dtype, "F64"))
+    if (strcmp(s->dtype, "F32") && strcmp(s->dtype, "F64"))
         return tx_error(err, TX_EINPUT, "%s: tensor %s: expected dtype F32 or F64, got %s",
                         path, name, s->dtype);
+    return TX_OK;
+}
+
+int tx_checkpoint_check(const tx_st_file *f, const char *path,
+                        const tx_params *p, tx_err *err) {
+    const tx_st_tensor *s;
+    for (int i = 0; i < p->n; i++) {
+        int rc = find_tensor(f, path, p->list[i]->name, p->list[i], &s, err);
+        if (rc) return rc;
+    }
+    return TX_OK;
+}
+
+/* Copies a stored tensor of dtype F32 or F64 and shape `want` into dst. */
+static int load_tensor(const tx_st_file *f, const char *path, const char *name,
+                       const tx_tensor *want, tx_real *dst, tx_err *err) {
+    const tx_st_tensor *s;
+    int rc = find_tensor(f, path, name, want, &s, err);
+    if (rc) return rc;
+    int is32 = !strcmp(s->dtype, "F32");
     const unsigned char *src = s->data;
     for (size_t i = 0; i < want->size; i++) {
         double v;

@@ -22,6 +22,13 @@ int tx_checkpoint_save(const char *path, const tx_params *p, const tx_optim *o,
                        const tx_run_state *st, const char *config_text,
                        const char *vocab_text, tx_err *err);
 
+/* After tx_st_read: checks that every parameter of p (declared, allocated
+ * or not) is stored with its shape and a float dtype, so a caller can refuse
+ * a file before allocating the model it describes. TX_OK or TX_EINPUT with
+ * "PATH: tensor NAME: ...". */
+int tx_checkpoint_check(const tx_st_file *f, const char *path,
+                        const tx_params *p, tx_err *err);
+
 /* After tx_st_read: copies every parameter of p (which must be allocated)
  * from f by name, checking shapes and rejecting NaN/inf; then, if o is
  * non-NULL, the optimizer moments and st. Returns TX_OK or TX_EINPUT with

@@ -9,7 +9,7 @@
 static const char usage[] =
     "usage: tapeformer export CHECKPOINT OUT.safetensors\n"
     "Writes the model's weights as float32 safetensors, named as torch.nn.Transformer's\n"
-    "state_dict (see layers/MODEL.md; with tie_embeddings there is no generator.weight:\n"
+    "state_dict (see 'The model' in README.md; with tie_embeddings there is no generator.weight:\n"
     "use tgt_embed.weight), with the config and vocabulary in __metadata__ and no\n"
     "optimizer state. Every command that takes a CHECKPOINT also takes this file.\n"
     "OUT is written atomically. Exit status 2 on a bad file or option, 1 if OUT cannot\n"

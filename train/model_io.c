@@ -63,6 +63,9 @@ static int load(tx_trained *t, const tx_st_file *f, const char *path, tx_err *er
     if ((rc = tx_model_build(&t->model, &mc, &t->params, &inner)))
         return prefixed(err, rc, path, &inner);
     t->cfg.model = mc;
+    /* Shapes first: a config describing some other (maybe huge) model is
+     * refused before its parameters are allocated. */
+    if ((rc = tx_checkpoint_check(f, path, &t->params, err))) return rc;
     tx_params_alloc(&t->params);
     if ((rc = check_names(f, path, &t->params, err)) ||
         (rc = tx_checkpoint_restore(f, path, &t->params, NULL, NULL, err)))

@@ -165,6 +165,20 @@ bad(tx_err *err, const char *path, size_t at, const char *fmt, ...) {
     return tx_error(err, TX_EINPUT, "%s: byte %zu: %s", path, at, what);
 }
 
+/* TX_EINPUT with "PATH: byte AT: tensor \"NAME\": what", AT where the
+ * tensor's entry starts (searched only now: an error is rare). */
+__attribute__((format(printf, 6, 7))) static int
+bad_tensor(tx_err *err, const char *path, const tx_st_file *f, size_t hlen,
+           const char *name, const char *fmt, ...) {
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return bad(err, path, key_offset(f, hlen, name), "tensor \"%s\": %s", name,
+               what);
+}
+
 /* A JSON number that is an exact non-negative integer a double holds. */
 static int get_u64(const cJSON *x, uint64_t *v) {
     if (!cJSON_IsNumber(x)) return 0;
@@ -190,65 +204,54 @@ static int by_begin(const void *a, const void *b) {
 static int parse_entry(const char *path, tx_st_file *f, size_t hlen,
                        const cJSON *e, int i, span *s, tx_err *err) {
     tx_st_tensor *t = &f->tensors[i];
-    t->name = e->string;
-    size_t at = key_offset(f, hlen, t->name);
-    if (cJSON_GetObjectItemCaseSensitive(f->header, t->name) != e)
-        return bad(err, path, at,
-                   "tensor \"%s\": expected one entry, found "
-                   "two",
-                   t->name);
+    const char *name = t->name = e->string;
+    if (cJSON_GetObjectItemCaseSensitive(f->header, name) != e)
+        return bad_tensor(err, path, f, hlen, name, "expected one entry, found two");
     if (!cJSON_IsObject(e))
-        return bad(err, path, at, "tensor \"%s\": expected an object", t->name);
+        return bad_tensor(err, path, f, hlen, name, "expected an object");
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
     const cJSON *range = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
     if (!cJSON_IsString(dtype))
-        return bad(err, path, at, "tensor \"%s\": expected a string \"dtype\"",
-                   t->name);
+        return bad_tensor(err, path, f, hlen, name, "expected a string \"dtype\"");
     int d = dtype_index(dtype->valuestring);
     if (d < 0)
-        return bad(err, path, at, "tensor \"%s\": unknown dtype \"%s\"",
-                   t->name, dtype->valuestring);
+        return bad_tensor(err, path, f, hlen, name, "unknown dtype \"%s\"",
+                          dtype->valuestring);
     t->dtype = dtypes[d].name;
     int ndim = cJSON_GetArraySize(shape);
     if (!cJSON_IsArray(shape) || ndim > TX_ST_MAXDIM)
-        return bad(err, path, at,
-                   "tensor \"%s\": expected \"shape\", an array of at most "
-                   "%d integers",
-                   t->name, TX_ST_MAXDIM);
+        return bad_tensor(err, path, f, hlen, name,
+                          "expected \"shape\", an array of at most %d integers",
+                          TX_ST_MAXDIM);
     t->ndim = ndim;
     uint64_t count = 1, dim;
     const cJSON *x;
     int k = 0;
     cJSON_ArrayForEach(x, shape) {
         if (!get_u64(x, &dim))
-            return bad(err, path, at,
-                       "tensor \"%s\": expected non-negative integers in "
-                       "\"shape\"",
-                       t->name);
+            return bad_tensor(err, path, f, hlen, name,
+                              "expected non-negative integers in \"shape\"");
         t->shape[k++] = (int64_t)dim;
         count = dim && count > UINT64_MAX / dim ? UINT64_MAX : count * dim;
     }
     if (!cJSON_IsArray(range) || cJSON_GetArraySize(range) != 2 ||
         !get_u64(range->child, &s->begin) ||
         !get_u64(range->child->next, &s->end))
-        return bad(err, path, at,
-                   "tensor \"%s\": expected \"data_offsets\", two "
-                   "non-negative integers",
-                   t->name);
+        return bad_tensor(err, path, f, hlen, name,
+                          "expected \"data_offsets\", two non-negative integers");
     if (s->end < s->begin)
-        return bad(err, path, at,
-                   "tensor \"%s\": data_offsets [%" PRIu64 ", %" PRIu64
-                   "] end before begin",
-                   t->name, s->begin, s->end);
+        return bad_tensor(err, path, f, hlen, name,
+                          "data_offsets [%" PRIu64 ", %" PRIu64 "] end before begin",
+                          s->begin, s->end);
     uint64_t want = count > UINT64_MAX / dtypes[d].size
                         ? UINT64_MAX
                         : count * dtypes[d].size;
     if (s->end - s->begin != want)
-        return bad(err, path, at,
-                   "tensor \"%s\": data_offsets span %" PRIu64 " bytes, "
-                   "expected %" PRIu64 " for its dtype and shape",
-                   t->name, s->end - s->begin, want);
+        return bad_tensor(err, path, f, hlen, name,
+                          "data_offsets span %" PRIu64 " bytes, expected %" PRIu64
+                          " for its dtype and shape",
+                          s->end - s->begin, want);
     s->i = i;
     t->nbytes = (size_t)want;
     return TX_OK;
@@ -284,11 +287,9 @@ static int parse_header(const char *path, tx_st_file *f, size_t hlen,
     for (i = 0; i < f->n; i++) {
         const char *name = f->tensors[s[i].i].name;
         if (s[i].end > dsize) {
-            size_t at = key_offset(f, hlen, name);
-            rc = bad(err, path, at,
-                     "tensor \"%s\": data_offsets end %" PRIu64 " past "
-                     "the %zu bytes of data",
-                     name, s[i].end, dsize);
+            rc = bad_tensor(err, path, f, hlen, name,
+                            "data_offsets end %" PRIu64 " past the %zu bytes of data",
+                            s[i].end, dsize);
             goto out;
         }
         if (s[i].begin != end) {

@@ -198,10 +198,15 @@ static int setup(trainer *tr, long *start, tx_err *err) {
     if (tr->opts->resume) {
         tx_st_file f;
         tx_run_state st;
+        tx_err inner;
+        if (access(tr->ckpt, F_OK))
+            return tx_error(err, TX_EINPUT, "%s: no checkpoint to resume from", tr->ckpt);
         if ((rc = tx_st_read(tr->ckpt, &f, err))) return rc;
         rc = tx_checkpoint_restore(&f, tr->ckpt, &tr->params, &tr->opt, &st, err);
         tx_st_free(&f);
-        if (rc || (rc = tx_data_set_pos(&tr->data, st.data_pos, err))) return rc;
+        if (rc) return rc;
+        if ((rc = tx_data_set_pos(&tr->data, st.data_pos, &inner)))
+            return tx_error(err, rc, "%s: %s", tr->ckpt, inner.msg);
         *start = st.step;
     }
     return metrics_open(tr, *start, err);
@@ -211,7 +216,7 @@ static int setup(trainer *tr, long *start, tx_err *err) {
 
 /* Dropout key of micro-batch i of a step: a function of the run's seed only. */
 static uint64_t step_seed(uint64_t seed, long step, int i) {
-    return seed * 0x9e3779b97f4a7c15ULL ^ ((uint64_t)step << 8 | (uint64_t)i);
+    return seed * 0x9e3779b97f4a7c15ULL ^ ((uint64_t)step << 16 | (uint64_t)i);
 }
 
 static int count_targets(const tx_batch *b) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "train.h"
@@ -76,7 +77,10 @@ int tx_cmd_train(int argc, char **argv) {
     rc = tx_train(&cfg, &opts, &err);
     if (rc == TX_EINTERRUPTED) return 130;
     if (rc) {
-        fprintf(stderr, "\ntrain: %s\n", err.msg);
+        /* End an in-place progress line first. */
+        if (isatty(1) && !opts.quiet) putchar('\n');
+        fflush(stdout);
+        fprintf(stderr, "train: %s\n", err.msg);
         return rc == TX_EIO ? 1 : 2;
     }
     return 0;

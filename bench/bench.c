@@ -1,0 +1,144 @@
+/* bench.c: the timing half of `make bench` (bench/run.py drives it and runs
+ * the PyTorch twin, bench/bench_torch.py, interleaved with it).
+ *   bench model KIND C H LE LD F V T B ACT NORM_FIRST POS TIE WARMUP STEPS
+ *     times full training steps (zero grad, forward, backward, Adam) of one
+ *     model on a copy-task batch and prints one line:
+ *     "ms t1 t2 ... rss_kb N" (per-step wall times, peak resident set).
+ *   bench gemm M N K TA TB REPS
+ *     prints "gemm ours_ms openblas_ms maxdiff" for C = op(A)·op(B), median
+ *     of REPS runs each, ours and OpenBLAS's sgemm interleaved.
+ * Threads come from OMP_NUM_THREADS (ours) and OPENBLAS_NUM_THREADS. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "core/gemm.h"
+#include "layers/model.h"
+#include "optim/optim.h"
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int model_bench(char **a) {
+    tx_model_config mc = {
+        .kind = strcmp(a[0], "gpt") ? TX_ENCODER_DECODER : TX_DECODER_ONLY,
+        .d_model = atoi(a[1]), .heads = atoi(a[2]), .encoder_layers = atoi(a[3]),
+        .decoder_layers = atoi(a[4]), .d_ff = atoi(a[5]), .src_vocab = atoi(a[6]),
+        .tgt_vocab = atoi(a[6]),
+        .activation = strcmp(a[9], "gelu") ? TX_ACT_RELU : TX_ACT_GELU,
+        .norm_first = atoi(a[10]),
+        .positions = strcmp(a[11], "learned") ? TX_POS_SINUSOIDAL : TX_POS_LEARNED,
+        .tie_embeddings = atoi(a[12]), .max_len = atoi(a[7])};
+    int T = atoi(a[7]), B = atoi(a[8]), warmup = atoi(a[13]), steps = atoi(a[14]);
+    int V = mc.tgt_vocab;
+    tx_params p = {0};
+    tx_model m;
+    tx_err err;
+    if (tx_model_build(&m, &mc, &p, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 1;
+    }
+    tx_params_alloc(&p);
+    tx_rng rng;
+    tx_rng_seed(&rng, 1);
+    tx_params_init(&p, &rng);
+    /* Copy task: the target repeats the source, fed in shifted by one
+     * behind a start token (1); tokens are drawn from [2, V). */
+    int n = B * T, *src = malloc(4 * (size_t)n * sizeof *src);
+    int *tgt_in = src + n, *tgt_out = src + 2 * n, *len = src + 3 * n;
+    for (int i = 0; i < n; i++) src[i] = tx_rng_int(&rng, 2, V - 1);
+    for (int i = 0; i < n; i++) {
+        tgt_out[i] = src[i];
+        tgt_in[i] = i % T ? src[i - 1] : 1;
+    }
+    for (int b = 0; b < B; b++) len[b] = T;
+    tx_optim_config oc = {.name = TX_OPT_ADAM, .lr = 1e-4, .beta1 = 0.9,
+                          .beta2 = 0.98, .eps = 1e-9};
+    tx_optim opt;
+    tx_optim_init(&opt, &oc, p.size);
+    tx_tape tp;
+    tx_tape_init(&tp);
+    tp.training = 1;
+    double *ms = malloc((size_t)steps * sizeof *ms);
+    for (int s = -warmup; s < steps; s++) {
+        double t0 = now_ms();
+        tx_params_zero_grad(&p);
+        tx_tape_reset(&tp);
+        tx_tensor *loss = tx_model_loss(&tp, &m, src, len, T, tgt_in, tgt_out,
+                                        len, T, B, 0);
+        tx_tape_backward(&tp, loss);
+        tx_optim_step(&opt, &p, oc.lr);
+        if (s >= 0) ms[s] = now_ms() - t0;
+        if (!isfinite(loss->data[0])) {
+            fprintf(stderr, "bench: loss is %g\n", (double)loss->data[0]);
+            return 1;
+        }
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("ms");
+    for (int s = 0; s < steps; s++) printf(" %.3f", ms[s]);
+    printf(" rss_kb %ld\n", ru.ru_maxrss);
+    tx_tape_free(&tp);
+    tx_optim_free(&opt);
+    tx_params_free(&p);
+    free(src);
+    free(ms);
+    return 0;
+}
+
+static int gemm_bench(char **a) {
+    int M = atoi(a[0]), N = atoi(a[1]), K = atoi(a[2]), ta = atoi(a[3]),
+        tb = atoi(a[4]), reps = atoi(a[5]);
+    float *A = malloc(sizeof(float) * (size_t)M * K);
+    float *B = malloc(sizeof(float) * (size_t)K * N);
+    float *C1 = malloc(sizeof(float) * (size_t)M * N);
+    float *C2 = malloc(sizeof(float) * (size_t)M * N);
+    double *t1 = malloc(sizeof(double) * (size_t)reps);
+    double *t2 = malloc(sizeof(double) * (size_t)reps);
+    tx_rng rng;
+    tx_rng_seed(&rng, 2);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)tx_rng_uniform(&rng) - 0.5f;
+    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)tx_rng_uniform(&rng) - 0.5f;
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    for (int r = -1; r < reps; r++) { /* r = -1 warms caches and thread pools */
+        double t0 = now_ms();
+        tx_gemm(M, N, K, A, lda, ta, B, ldb, tb, C1, N, 0);
+        double t = now_ms();
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                    tb ? CblasTrans : CblasNoTrans, M, N, K, 1, A, lda, B, ldb,
+                    0, C2, N);
+        if (r >= 0) t1[r] = t - t0, t2[r] = now_ms() - t;
+    }
+    double diff = 0;
+    for (size_t i = 0; i < (size_t)M * N; i++)
+        diff = fmax(diff, fabs((double)C1[i] - C2[i]));
+    printf("gemm %.4f %.4f %.2e\n", median(t1, reps), median(t2, reps), diff);
+    free(A), free(B), free(C1), free(C2), free(t1), free(t2);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 17 && !strcmp(argv[1], "model")) return model_bench(argv + 2);
+    if (argc == 8 && !strcmp(argv[1], "gemm")) return gemm_bench(argv + 2);
+    fprintf(stderr, "usage: bench model KIND C H LE LD F V T B ACT NORM_FIRST POS "
+                    "TIE WARMUP STEPS | bench gemm M N K TA TB REPS\n");
+    return 2;
+}

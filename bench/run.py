@@ -1,0 +1,135 @@
+"""run.py: `make bench`. Times training steps of Tapeformer (build/bench) and
+of the identical PyTorch model (bench/bench_torch.py), interleaved process by
+process so machine noise hits both alike, at 1 and 2 threads; then matrix
+products of the models' shapes against OpenBLAS. Prints two tables.
+Usage: run.py BENCH_BINARY [--quick]"""
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3"
+
+# name: kind C H Le Ld F V T B act norm_first positions tie, then warm-up and
+# timed steps per process.
+CONFIGS = {
+    "tiny": ("ed 64 4 2 2 256 16 16 32 relu 0 sinusoidal 0", 5, 30),
+    "small": ("ed 128 4 2 2 512 16 16 64 relu 0 sinusoidal 0", 3, 20),
+    "base": ("ed 512 8 2 2 2048 1000 64 16 relu 0 sinusoidal 0", 2, 5),
+    "gpt": ("gpt 512 8 0 4 2048 512 64 8 gelu 1 learned 1", 2, 8),
+}
+ROUNDS = 3
+
+
+def flops_per_step(args):
+    """3 × the forward pass's matrix-product FLOPs (2·M·N·K each): backward
+    costs two products per forward one (input and weight gradients).
+    Elementwise work, softmax and layer norm are not counted."""
+    kind, C, H, Le, Ld, F, V, T, B = args[0], *map(int, args[1:9])
+    n = B * T                                 # tokens per stack
+    attn = 2 * 2 * B * T * T * C              # q·kᵀ and p·v, all heads
+    ffn = 2 * n * C * F * 2
+    enc = 2 * n * C * 4 * C + attn + ffn      # q, k, v, out projections
+    dec = enc + 2 * n * C * 4 * C + attn if kind == "ed" else enc  # + cross-attention
+    fwd = (Le * enc if kind == "ed" else 0) + Ld * dec + 2 * n * C * V
+    return 3 * fwd
+
+
+def tokens_per_step(args):
+    n = int(args[8]) * int(args[7])
+    return 2 * n if args[0] == "ed" else n
+
+
+def env(**kw):
+    e = dict(os.environ)
+    e.pop("OPENBLAS_CORETYPE", None)  # let OpenBLAS pick its kernels itself
+    e.update({k: str(v) for k, v in kw.items()})
+    return e
+
+
+def run(cmd, e):
+    out = subprocess.run(cmd, env=e, check=True, capture_output=True, text=True).stdout
+    f = out.split()
+    assert f[0] == "ms", out
+    return [float(x) for x in f[1:f.index("rss_kb")]], int(f[-1])
+
+
+def bench_model(binary, name, threads):
+    spec, warm, steps = CONFIGS[name]
+    args = spec.split()
+    ours, torch = [], {}
+    rss = [0, 0]
+    # PyTorch's thread settings: intra-op threads × OpenBLAS threads.
+    torch_settings = [(1, 1)] if threads == 1 else [(1, 2), (2, 1)]
+    for _ in range(ROUNDS):
+        t, r = run([binary, "model", *args, str(warm), str(steps)],
+                   env(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=1))
+        ours += t
+        rss[0] = max(rss[0], r)
+        for tt, bt in torch_settings:
+            t, r = run([PY, os.path.join(HERE, "bench_torch.py"), *args, str(warm),
+                        str(steps), str(tt)], env(OPENBLAS_NUM_THREADS=bt, OMP_NUM_THREADS=tt))
+            torch.setdefault((tt, bt), []).extend(t)
+            rss[1] = max(rss[1], r)
+    best = min(torch, key=lambda k: statistics.median(torch[k]))
+    return statistics.median(ours), statistics.median(torch[best]), best, rss
+
+
+GEMM_SHAPES = [  # M N K ta tb: what the models run (Linear is x·Wᵀ: tb = 1)
+    ("tiny linear", "512 64 64 0 1"),
+    ("tiny ffn1", "512 256 64 0 1"),
+    ("tiny dW", "256 64 512 1 0"),
+    ("base qkv", "1024 512 512 0 1"),
+    ("base ffn1", "1024 2048 512 0 1"),
+    ("base ffn2", "1024 512 2048 0 1"),
+    ("base dX ffn1", "1024 512 2048 0 0"),
+    ("base dW ffn1", "2048 512 1024 1 0"),
+    ("base generator", "1024 1000 512 0 1"),
+    ("gpt attention", "64 64 64 0 1"),
+    ("square 1024", "1024 1024 1024 0 0"),
+]
+
+
+def main():
+    binary = sys.argv[1]
+    quick = "--quick" in sys.argv
+    names = ["tiny", "small"] if quick else list(CONFIGS)
+    print("Training steps (copy task, dropout 0, Adam); median ms/step over "
+          f"{ROUNDS} interleaved processes each")
+    print("GFLOP/s counts 3x the forward matmul FLOPs; tokens = source + target tokens")
+    print(f"{'config':6} {'thr':>3} {'ours ms':>9} {'torch ms':>9} {'ratio':>6} "
+          f"{'ours tok/s':>11} {'torch tok/s':>11} {'ours GF/s':>9} {'torch GF/s':>10} "
+          f"{'ours MB':>8} {'torch MB':>8}  torch threads (intra-op x OpenBLAS)")
+    for name in names:
+        args = CONFIGS[name][0].split()
+        fl, tok = flops_per_step(args), tokens_per_step(args)
+        one = None
+        for threads in (1, 2):
+            ours, torch, best, rss = bench_model(binary, name, threads)
+            speed = f"  2t/1t: ours {one[0] / ours:.2f}x torch {one[1] / torch:.2f}x" if one else ""
+            one = one or (ours, torch)
+            print(f"{name:6} {threads:3} {ours:9.2f} {torch:9.2f} {ours / torch:6.2f} "
+                  f"{tok / ours * 1e3:11.0f} {tok / torch * 1e3:11.0f} "
+                  f"{fl / ours / 1e6:9.1f} {fl / torch / 1e6:10.1f} "
+                  f"{rss[0] / 1024:8.1f} {rss[1] / 1024:8.1f}  {best[0]}x{best[1]}{speed}",
+                  flush=True)
+    print()
+    print("Matrix products C = op(A)·op(B), float, median ms of 20 (OpenBLAS sgemm at the same threads)")
+    print(f"{'shape':16} {'M N K ta tb':>22} {'thr':>3} {'ours ms':>9} {'blas ms':>9} "
+          f"{'ours GF/s':>9} {'blas GF/s':>9} {'ours/blas':>9}")
+    for label, shape in GEMM_SHAPES:
+        M, N, K = map(int, shape.split()[:3])
+        for threads in (1, 2):
+            out = subprocess.run([binary, "gemm", *shape.split(), "20"], check=True,
+                                 capture_output=True, text=True,
+                                 env=env(OMP_NUM_THREADS=threads,
+                                         OPENBLAS_NUM_THREADS=threads)).stdout.split()
+            ours, blas = float(out[1]), float(out[2])
+            gf = 2 * M * N * K / 1e6
+            print(f"{label:16} {shape:>22} {threads:3} {ours:9.3f} {blas:9.3f} "
+                  f"{gf / ours:9.1f} {gf / blas:9.1f} {blas / ours:8.0%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
