@@ -1,6 +1,7 @@
 /* tape.c: recording nodes and walking them backwards. */
 #include "tape.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -67,9 +68,25 @@ tx_tensor *tx_op_output(tx_tape *tp, int ndim, const int *shape,
     return tx_tensor_newv(tp, rg, ndim, shape);
 }
 
+static int all_finite(const tx_real *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+/* With detect_anomaly, remembers the first op whose result is not finite. */
+static void check_anomaly(tx_tape *tp, const char *op, const tx_real *x,
+                          size_t n, int backward) {
+    if (tp->detect_anomaly && !tp->anomaly && !all_finite(x, n)) {
+        tp->anomaly = op;
+        tp->anomaly_backward = backward;
+    }
+}
+
 tx_node *tx_op_record(tx_tape *tp, const char *op, tx_backward_fn bw,
                       tx_tensor *out, tx_tensor *a, tx_tensor *b,
                       tx_tensor *c) {
+    check_anomaly(tp, op, out->data, out->size, 0);
     if (tp->no_grad || !out->grad) return NULL;
     tx_node *n = tx_arena_alloc(&tp->arena, sizeof *n);
     memset(n, 0, sizeof *n);
@@ -90,5 +107,10 @@ void tx_tape_backward(tx_tape *tp, tx_tensor *loss) {
               "tx_tape_backward: loss must be one element with a gradient "
               "(size %zu, grad %s)", loss->size, loss->grad ? "yes" : "no");
     loss->grad[0] += 1;
-    for (tx_node *n = tp->last; n; n = n->prev) n->backward(n);
+    for (tx_node *n = tp->last; n; n = n->prev) {
+        n->backward(n);
+        for (int k = 0; tp->detect_anomaly && k < 4; k++)
+            if (n->in[k] && n->in[k]->grad)
+                check_anomaly(tp, n->op, n->in[k]->grad, n->in[k]->size, 1);
+    }
 }

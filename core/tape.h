@@ -29,10 +29,14 @@ typedef struct tx_tape {
     int training;      /* dropout active */
     uint64_t seed;     /* dropout key of this step (set by the caller) */
     uint64_t ncalls;   /* dropout calls since reset: each gets its own stream */
+    int detect_anomaly;      /* check every op's output and every gradient */
+    const char *anomaly;     /* first op that produced NaN/inf, NULL if none */
+    int anomaly_backward;    /* ... in its backward (1) or forward (0) */
 } tx_tape;
 
 void tx_tape_init(tx_tape *tp);
-/* Forgets all nodes and frees every activation (arena reset). */
+/* Forgets all nodes and frees every activation (arena reset). Keeps the
+ * settings (no_grad, training, seed, detect_anomaly) and the anomaly found. */
 void tx_tape_reset(tx_tape *tp);
 void tx_tape_free(tx_tape *tp);
 

@@ -303,6 +303,7 @@ int tx_train(const tx_config *cfg, const tx_train_opts *opts, tx_err *err) {
         if (tr.start) printf("resumed from %s at step %ld\n", tr.ckpt, tr.start);
         fflush(stdout);
     }
+    tr.tape.detect_anomaly = opts->detect_anomaly;
     tr.t0 = now();
     double window_t = now();
     int window_tokens = 0;
@@ -314,10 +315,18 @@ int tx_train(const tx_config *cfg, const tx_train_opts *opts, tx_err *err) {
         double gnorm, lr;
         double loss = train_step(&tr, step, &gnorm, &lr, &window_tokens);
         if (!isfinite(loss) || !isfinite(gnorm)) {
-            rc = tx_error(err, TX_EINPUT,
-                          "step %ld: %s is %g; stopped, the last checkpoint (%s) is kept",
-                          step, isfinite(loss) ? "gradient norm" : "loss",
-                          isfinite(loss) ? gnorm : loss, tr.ckpt);
+            char where[160] = "";
+            if (tr.tape.anomaly)
+                snprintf(where, sizeof where, "; first non-finite value from op '%s' (%s)",
+                         tr.tape.anomaly, tr.tape.anomaly_backward ? "backward" : "forward");
+            else if (!opts->detect_anomaly)
+                snprintf(where, sizeof where, "; rerun with --detect-anomaly to find the op");
+            double bad = isfinite(loss) ? gnorm : loss;
+            rc = tx_error(err, TX_EINPUT, "step %ld: %s is %s%s; stopped, %s%s", step,
+                          isfinite(loss) ? "gradient norm" : "loss",
+                          isnan(bad) ? "NaN" : bad > 0 ? "inf" : "-inf", where,
+                          access(tr.ckpt, F_OK) ? "no checkpoint written yet" : "kept the last checkpoint ",
+                          access(tr.ckpt, F_OK) ? "" : tr.ckpt);
             break;
         }
         double dt = now() - window_t, tps = dt > 0 ? window_tokens / dt : 0;

@@ -13,6 +13,7 @@ typedef struct tx_train_opts {
     long stop_at;     /* > 0: stop after this step as if interrupted */
     int quiet;        /* no progress lines (tests) */
     int examples;     /* decoded validation examples printed at the end */
+    int detect_anomaly; /* name the first op that makes a NaN/inf */
     volatile sig_atomic_t *interrupted; /* set by the caller's SIGINT handler */
 } tx_train_opts;
 

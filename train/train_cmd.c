@@ -25,6 +25,7 @@ static const char usage[] =
     "  --stop-at STEP           stop after STEP, saving a checkpoint, as if interrupted\n"
     "  --examples N             decoded examples shown at the end (default 5)\n"
     "  --quiet                  no progress output\n"
+    "  --detect-anomaly         check every op for NaN/inf and name the first (slower)\n"
     "Ctrl-C saves a checkpoint and exits; --resume continues bit for bit.\n";
 
 int tx_cmd_train(int argc, char **argv) {
@@ -40,6 +41,8 @@ int tx_cmd_train(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--resume")) {
             opts.resume = 1;
+        } else if (!strcmp(a, "--detect-anomaly")) {
+            opts.detect_anomaly = 1;
         } else if (!strcmp(a, "--quiet")) {
             opts.quiet = 1;
         } else if (!strcmp(a, "--set") && has_value && nsets < 64) {
