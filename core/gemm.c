@@ -22,14 +22,17 @@
 #define KC 256  /* a B micro-panel (KC×NR) stays in L1 */
 #define MC 144  /* multiple of MR: a packed Aᵀ block (MC×KC) stays in L2 */
 #define NC 2048 /* multiple of NR: the packed B block (KC×NC) */
-/* Below this many multiply-adds (about 0.1 ms on one core) a product runs
+/* Below this many multiply-adds (about 0.2 ms on one core) a product runs
  * on one thread: on a busy or virtualised machine a parallel region can cost
  * far more than its few microseconds on a quiet one (a descheduled team
  * member stalls the barrier), so only products that gain clearly split. */
-#define PAR_MIN_MACS (1 << 23)
+#define PAR_MIN_MACS (1 << 24)
 /* Column ranges per thread: a thread that gets the CPU late finds fewer
- * left to do. Column ranges pack nothing twice, row ranges repack B. */
+ * left to do. Column ranges pack nothing twice, row ranges repack B. A range
+ * keeps at least MIN_PANELS micro-panels while there are enough: A, read in
+ * place, is reused once per panel, and narrower ranges stream it from L3. */
 #define PARTS_PER_THREAD 4
+#define MIN_PANELS 8
 
 typedef tx_real vreal __attribute__((vector_size(VBYTES), aligned(VBYTES)));
 typedef tx_real vreal_u __attribute__((vector_size(VBYTES), aligned(sizeof(tx_real))));
@@ -193,6 +196,8 @@ void tx_gemm(int M, int N, int K, const tx_real *A, int lda, int ta,
     int nth = tx_get_threads(), by_rows = ta && M > N;
     int np = by_rows ? (M + MR - 1) / MR : (N + NR - 1) / NR;
     int nparts = by_rows ? nth : nth * PARTS_PER_THREAD;
+    if (!by_rows && nparts > np / MIN_PANELS) nparts = np / MIN_PANELS;
+    if (nparts < nth) nparts = nth;
     if (nparts > np) nparts = np;
     if (nth < 2 || nparts < 2 || (double)M * N * K < PAR_MIN_MACS || tx_in_parallel()) {
         gemm_range(0, M, 0, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate);

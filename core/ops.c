@@ -781,7 +781,7 @@ static void attention_backward(tx_node *n) {
         D = q->shape[3];
     tx_real s = (tx_real)n->f[0];
     tx_real *scratch = n->aux ? (tx_real *)n->aux : NULL;
-#pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D > (1 << 20))
+#pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D > (1 << 22))
     for (int t = 0; t < BH; t++) {
         const tx_real *p = P->data + (size_t)t * Tq * Tk;
         const tx_real *dO = n->out->grad + (size_t)t * Tq * D;
@@ -817,7 +817,7 @@ tx_tensor *tx_attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v,
     tx_tensor *P = tx_tensor_new(tp, 0, 4, B, H, Tq, Tk);
     mask_view mv = mask_view_make("attention", P, mask);
     tx_tensor *out = tx_op_output(tp, 4, q->shape, q, k, v);
-#pragma omp parallel for schedule(static) if (B * H > 1 && (double)B * H * Tq * Tk * D > (1 << 20))
+#pragma omp parallel for schedule(static) if (B * H > 1 && (double)B * H * Tq * Tk * D > (1 << 22))
     for (int t = 0; t < B * H; t++) {
         tx_real *p = P->data + (size_t)t * Tq * Tk;
         tx_gemm(Tq, Tk, D, q->data + (size_t)t * Tq * D, D, 0,

@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Below this many elements (well under a millisecond of work) a loop runs
+ * on one thread: a parallel region is not worth its wake-up cost. */
+#define PAR_MIN (1 << 18)
+
 static tx_real *zeroed(size_t n) {
     tx_real *p = calloc(n ? n : 1, sizeof *p);
     TX_ASSERT(p, "out of memory allocating optimizer state of %zu elements", n);
@@ -43,7 +47,7 @@ static void adam_step(tx_optim *o, tx_params *p, double lr) {
     tx_real *w = p->data, *m = o->m, *v = o->v;
     const tx_real *dw = p->grad;
     const ptrdiff_t n = (ptrdiff_t)p->size;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (ptrdiff_t i = 0; i < n; i++) {
         double wi = (double)w[i] * shrink;
         double g = (double)dw[i] + l2 * wi;
@@ -62,7 +66,7 @@ static void sgd_step(tx_optim *o, tx_params *p, double lr) {
     tx_real *w = p->data, *buf = o->m;
     const tx_real *dw = p->grad;
     const ptrdiff_t n = (ptrdiff_t)p->size;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (ptrdiff_t i = 0; i < n; i++) {
         double g = (double)dw[i] + wd * (double)w[i];
         if (mom != 0) {
@@ -93,7 +97,7 @@ double tx_clip_grad_norm(tx_params *p, double max_norm) {
     const size_t n = p->size, chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
     const tx_real *g = p->grad;
     double part[NORM_CHUNKS] = {0};
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (int c = 0; c < NORM_CHUNKS; c++) {
         size_t lo = (size_t)c * chunk, hi = lo + chunk < n ? lo + chunk : n;
         double s = 0;
@@ -107,7 +111,7 @@ double tx_clip_grad_norm(tx_params *p, double max_norm) {
     if (isfinite(norm) && scale < 1) {
         tx_real *dw = p->grad;
         const ptrdiff_t m = (ptrdiff_t)n;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
         for (ptrdiff_t i = 0; i < m; i++)
             dw[i] = (tx_real)((double)dw[i] * scale);
     }

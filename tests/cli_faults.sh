@@ -30,21 +30,26 @@ PY
 }
 
 # ---- kill -9 at random moments, resume, repeat ------------------------------
+t0=$(date +%s%N)
 "$TF" train configs/copy.ini "${tiny[@]}" --set output.dir="$tmp/full" > /dev/null
+# Kill each run within a quarter of the uninterrupted run's wall time, so the
+# first three rounds cannot finish however fast or slow the machine is today.
+full_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 kills=0
-for round in $(seq 1 40); do
+for round in $(seq 1 100); do
     resume=()
     [ -e "$tmp/k/checkpoint.safetensors" ] && resume=(--resume)
     "$TF" train configs/copy.ini "${tiny[@]}" --set output.dir="$tmp/k" "${resume[@]}" > /dev/null &
     pid=$!
-    sleep "0.$(( RANDOM % 6 + 1 ))"
+    ms=$(( full_ms * (RANDOM % 76 + 25) / 400 ))
+    sleep "$(( ms / 1000 )).$(printf %03d $(( ms % 1000 )))"
     if kill -9 $pid 2> /dev/null; then kills=$((kills + 1)); fi
     wait $pid 2> /dev/null
     if [ -e "$tmp/k/checkpoint.safetensors" ] &&
        tensors "$tmp/k/checkpoint.safetensors" | grep -q '^step 300 '; then break; fi
 done
 ls "$tmp/k" | grep -q '\.tmp$' && ls -l "$tmp/k"
-echo "  $kills kills in $round rounds"
+echo "  $kills kills in $round rounds (an uninterrupted run takes $full_ms ms)"
 check "killed $kills times, resumed: weights identical to an uninterrupted run" \
     cmp -s <(tensors "$tmp/full/checkpoint.safetensors") <(tensors "$tmp/k/checkpoint.safetensors")
 check "at least 3 runs were killed" test $kills -ge 3
