@@ -128,7 +128,7 @@ $(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/libtapeformer.a
 # OpenBLAS (bench/run.py prints the tables; installs them first if missing).
 BENCH_DEB_PKGS := python3-torch libopenblas-dev
 .PHONY: bench bench-deps
-bench: $(BUILD)/bench
+bench: $(BUILD)/bench $(BUILD)/tapeformer
 	/usr/bin/python3 bench/run.py $(BUILD)/bench
 
 bench-deps:

@@ -3,10 +3,12 @@
  *   bench model KIND C H LE LD F V T B ACT NORM_FIRST POS TIE WARMUP STEPS
  *     times full training steps (zero grad, forward, backward, Adam) of one
  *     model on a copy-task batch and prints one line:
- *     "ms t1 t2 ... rss_kb N" (per-step wall times, peak resident set).
+ *     "ms t1 t2 ... rss_kb N need_kb M" (per-step wall times, peak resident
+ *     set, and the bytes the model needs: parameters, gradients, Adam's
+ *     moments, activation arena).
  *   bench gemm M N K TA TB REPS
  *     prints "gemm ours_ms openblas_ms maxdiff" for C = op(A)·op(B), median
- *     of REPS runs each, ours and OpenBLAS's sgemm interleaved.
+ *     of REPS runs each, ours then OpenBLAS's sgemm.
  * Threads come from OMP_NUM_THREADS (ours) and OPENBLAS_NUM_THREADS. */
 #include <cblas.h>
 #include <math.h>
@@ -95,7 +97,9 @@ static int model_bench(char **a) {
     getrusage(RUSAGE_SELF, &ru);
     printf("ms");
     for (int s = 0; s < steps; s++) printf(" %.3f", ms[s]);
-    printf(" rss_kb %ld\n", ru.ru_maxrss);
+    /* parameters, gradients, Adam's two moments and the activation arena */
+    double need = 4.0 * (double)p.size * sizeof(tx_real) + (double)tp.arena.high;
+    printf(" rss_kb %ld need_kb %.0f\n", ru.ru_maxrss, need / 1024);
     tx_tape_free(&tp);
     tx_optim_free(&opt);
     tx_params_free(&p);
@@ -118,14 +122,21 @@ static int gemm_bench(char **a) {
     for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)tx_rng_uniform(&rng) - 0.5f;
     for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)tx_rng_uniform(&rng) - 0.5f;
     int lda = ta ? M : K, ldb = tb ? K : N;
-    for (int r = -1; r < reps; r++) { /* r = -1 warms caches and thread pools */
+    /* Ours first, then OpenBLAS, each after a warm-up call, with a pause
+     * between: both keep idle threads spinning for a while after a call,
+     * and interleaved they would steal each other's second core. */
+    for (int r = -1; r < reps; r++) {
         double t0 = now_ms();
         tx_gemm(M, N, K, A, lda, ta, B, ldb, tb, C1, N, 0);
-        double t = now_ms();
+        if (r >= 0) t1[r] = now_ms() - t0;
+    }
+    nanosleep(&(struct timespec){.tv_nsec = 200000000}, NULL);
+    for (int r = -1; r < reps; r++) {
+        double t0 = now_ms();
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
                     tb ? CblasTrans : CblasNoTrans, M, N, K, 1, A, lda, B, ldb,
                     0, C2, N);
-        if (r >= 0) t1[r] = t - t0, t2[r] = now_ms() - t;
+        if (r >= 0) t2[r] = now_ms() - t0;
     }
     double diff = 0;
     for (size_t i = 0; i < (size_t)M * N; i++)
@@ -136,6 +147,7 @@ static int gemm_bench(char **a) {
 }
 
 int main(int argc, char **argv) {
+    tx_set_threads(0); /* OMP_NUM_THREADS, bound as training binds them */
     if (argc == 17 && !strcmp(argv[1], "model")) return model_bench(argv + 2);
     if (argc == 8 && !strcmp(argv[1], "gemm")) return gemm_bench(argv + 2);
     fprintf(stderr, "usage: bench model KIND C H LE LD F V T B ACT NORM_FIRST POS "

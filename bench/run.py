@@ -1,9 +1,13 @@
 """run.py: `make bench`. Times training steps of Tapeformer (build/bench) and
 of the identical PyTorch model (bench/bench_torch.py), interleaved process by
 process so machine noise hits both alike, at 1 and 2 threads; then matrix
-products of the models' shapes against OpenBLAS. Prints two tables.
+products of the models' shapes against OpenBLAS. Last, trains the default copy config to its target accuracy with
+`tapeformer train` and with the PyTorch twin (bench/copy_torch.py).
+Prints three tables.
 Usage: run.py BENCH_BINARY [--quick]"""
 import os
+import re
+import time
 import statistics
 import subprocess
 import sys
@@ -52,26 +56,32 @@ def run(cmd, e):
     out = subprocess.run(cmd, env=e, check=True, capture_output=True, text=True).stdout
     f = out.split()
     assert f[0] == "ms", out
-    return [float(x) for x in f[1:f.index("rss_kb")]], int(f[-1])
+    i = f.index("rss_kb")
+    need = int(f[i + 3]) if "need_kb" in f else 0
+    return [float(x) for x in f[1:i]], (int(f[i + 1]), need)
 
 
 def bench_model(binary, name, threads):
     spec, warm, steps = CONFIGS[name]
     args = spec.split()
     ours, torch = [], {}
-    rss = [0, 0]
-    # PyTorch's thread settings: intra-op threads × OpenBLAS threads.
-    torch_settings = [(1, 1)] if threads == 1 else [(1, 2), (2, 1)]
+    rss = [0, 0, 0]
+    # PyTorch's thread settings: intra-op threads × OpenBLAS threads, and
+    # whether its OpenMP threads are bound to CPUs as ours are.
+    torch_settings = [(1, 1, 0)] if threads == 1 else [(1, 2, 0), (2, 1, 0), (2, 1, 1)]
     for _ in range(ROUNDS):
         t, r = run([binary, "model", *args, str(warm), str(steps)],
                    env(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=1))
         ours += t
-        rss[0] = max(rss[0], r)
-        for tt, bt in torch_settings:
+        rss[0], rss[2] = max(rss[0], r[0]), r[1]
+        for tt, bt, bind in torch_settings:
+            e = env(OPENBLAS_NUM_THREADS=bt, OMP_NUM_THREADS=tt)
+            if bind:
+                e["OMP_PROC_BIND"] = "close"
             t, r = run([PY, os.path.join(HERE, "bench_torch.py"), *args, str(warm),
-                        str(steps), str(tt)], env(OPENBLAS_NUM_THREADS=bt, OMP_NUM_THREADS=tt))
-            torch.setdefault((tt, bt), []).extend(t)
-            rss[1] = max(rss[1], r)
+                        str(steps), str(tt)], e)
+            torch.setdefault((tt, bt, bind), []).extend(t)
+            rss[1] = max(rss[1], r[0])
     best = min(torch, key=lambda k: statistics.median(torch[k]))
     return statistics.median(ours), statistics.median(torch[best]), best, rss
 
@@ -97,10 +107,11 @@ def main():
     names = ["tiny", "small"] if quick else list(CONFIGS)
     print("Training steps (copy task, dropout 0, Adam); median ms/step over "
           f"{ROUNDS} interleaved processes each")
-    print("GFLOP/s counts 3x the forward matmul FLOPs; tokens = source + target tokens")
+    print("GFLOP/s counts 3x the forward matmul FLOPs; tokens = source + target tokens;")
+    print("RSS/need: our peak resident set over parameters + gradients + Adam state + arena")
     print(f"{'config':6} {'thr':>3} {'ours ms':>9} {'torch ms':>9} {'ratio':>6} "
           f"{'ours tok/s':>11} {'torch tok/s':>11} {'ours GF/s':>9} {'torch GF/s':>10} "
-          f"{'ours MB':>8} {'torch MB':>8}  torch threads (intra-op x OpenBLAS)")
+          f"{'ours MB':>8} {'torch MB':>8} {'RSS/need':>8}  torch threads (intra-op x OpenBLAS)")
     for name in names:
         args = CONFIGS[name][0].split()
         fl, tok = flops_per_step(args), tokens_per_step(args)
@@ -112,7 +123,8 @@ def main():
             print(f"{name:6} {threads:3} {ours:9.2f} {torch:9.2f} {ours / torch:6.2f} "
                   f"{tok / ours * 1e3:11.0f} {tok / torch * 1e3:11.0f} "
                   f"{fl / ours / 1e6:9.1f} {fl / torch / 1e6:10.1f} "
-                  f"{rss[0] / 1024:8.1f} {rss[1] / 1024:8.1f}  {best[0]}x{best[1]}{speed}",
+                  f"{rss[0] / 1024:8.1f} {rss[1] / 1024:8.1f} {rss[0] / rss[2]:8.2f}  {best[0]}x{best[1]}"
+                  f"{' bound' if best[2] else ''}{speed}",
                   flush=True)
     print()
     print("Matrix products C = op(A)·op(B), float, median ms of 20 (OpenBLAS sgemm at the same threads)")
@@ -129,6 +141,36 @@ def main():
             gf = 2 * M * N * K / 1e6
             print(f"{label:16} {shape:>22} {threads:3} {ours:9.3f} {blas:9.3f} "
                   f"{gf / ours:9.1f} {gf / blas:9.1f} {blas / ours:8.0%}", flush=True)
+    if quick:
+        return
+    print()
+    print("Training configs/copy.ini to its target accuracy (validation every 250 steps)")
+    print(f"{'':18} {'seconds':>8} {'steps':>6} {'accuracy':>9}")
+    bench_train(binary, os.path.join(HERE, "..", "configs", "copy.ini"))
+
+
+def bench_train(binary, config):
+    """Wall time to the config's target accuracy: ours at 2 threads, PyTorch
+    at its faster of 1 and 2 intra-op threads (OpenBLAS on one)."""
+    tapeformer = os.path.join(os.path.dirname(binary), "tapeformer")
+    out_dir = os.path.join(os.path.dirname(binary), "bench-train")
+    t0 = time.perf_counter()
+    out = subprocess.run([tapeformer, "train", config, "--set", f"output.dir={out_dir}"],
+                         env=env(OMP_NUM_THREADS=2), check=True, capture_output=True,
+                         text=True).stdout
+    ours = time.perf_counter() - t0
+    step = int(re.findall(r"^done: step (\d+)", out, re.M)[-1])
+    acc = float(re.findall(r"exact match ([0-9.]+)%", out)[-1]) / 100
+    print(f"{'ours':18} {ours:8.1f} {step:6} {acc:9.1%}", flush=True)
+    best = None
+    for threads in (1, 2):
+        out = subprocess.run([PY, os.path.join(HERE, "copy_torch.py"), config, str(threads)],
+                             env=env(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=1),
+                             check=True, capture_output=True, text=True).stdout.split()
+        secs, steps, acc = float(out[2]), int(out[4]), float(out[6])
+        print(f"{f'torch, {threads} thread(s)':18} {secs:8.1f} {steps:6} {acc:9.1%}", flush=True)
+        best = min(best or secs, secs)
+    print(f"ours / best torch: {ours / best:.2f}")
 
 
 if __name__ == "__main__":

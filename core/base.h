@@ -53,7 +53,15 @@ int tx_rng_int(tx_rng *r, int lo, int hi); /* uniform in [lo, hi] */
  * Used by dropout so masks do not depend on how threads split the work. */
 double tx_hash_uniform(uint64_t key, uint64_t i);
 
-/* Threads: n <= 0 keeps the OpenMP default (OMP_NUM_THREADS). */
+/* Work below which a loop or product runs on one thread: a parallel region
+ * costs a few microseconds with the team's threads bound to CPUs (see
+ * tx_set_threads), so splitting pays from some ten microseconds of work. */
+#define TX_PAR_MIN_ELEMS (1 << 14) /* elementwise and row-wise ops */
+#define TX_PAR_MIN_MACS (1 << 20)  /* matrix products: multiply-adds */
+
+/* Threads: n <= 0 keeps the OpenMP default (OMP_NUM_THREADS). Binds each
+ * thread of the team to a CPU of its own unless the environment places
+ * them (OMP_PROC_BIND, OMP_PLACES, GOMP_CPU_AFFINITY). */
 void tx_set_threads(int n);
 int tx_get_threads(void);
 /* Inside a parallel region, even an inactive one (an `if` clause that was

@@ -22,8 +22,7 @@
         }                                                                      \
     } while (0)
 
-/* Below this many elements a parallel region costs more than it saves. */
-#define PAR_MIN (1 << 18)
+#define PAR_MIN TX_PAR_MIN_ELEMS
 
 static tx_tensor *output_like(tx_tape *tp, const tx_tensor *x, tx_tensor *a,
                               tx_tensor *b) {
@@ -154,7 +153,7 @@ static void matmul_backward(tx_node *n) {
                          b->data, b->grad, g + t * sc, M, N, K, ta, tb);
         return;
     }
-#pragma omp parallel for schedule(static) if (batch > 1 && (double)M * N * K * batch > (1 << 22))
+#pragma omp parallel for schedule(static) if (batch > 1 && (double)M * N * K * batch > TX_PAR_MIN_MACS)
     for (int t = 0; t < batch; t++)
         matmul_grads(a->data + t * sa, a->grad ? a->grad + t * sa : NULL,
                      b->data + t * sb, b->grad ? b->grad + t * sb : NULL,
@@ -193,7 +192,7 @@ tx_tensor *tx_matmul(tx_tape *tp, tx_tensor *a, tx_tensor *b, int ta, int tb) {
     if (batch == 1) {
         tx_gemm(M, N, K, a->data, lda, ta, b->data, ldb, tb, out->data, N, 0);
     } else {
-#pragma omp parallel for schedule(static) if ((double)M * N * K * batch > (1 << 22))
+#pragma omp parallel for schedule(static) if ((double)M * N * K * batch > TX_PAR_MIN_MACS)
         for (int t = 0; t < batch; t++)
             tx_gemm(M, N, K, a->data + t * sa, lda, ta, b->data + t * sb, ldb,
                     tb, out->data + t * sc, N, 0);
@@ -781,7 +780,7 @@ static void attention_backward(tx_node *n) {
         D = q->shape[3];
     tx_real s = (tx_real)n->f[0];
     tx_real *scratch = n->aux ? (tx_real *)n->aux : NULL;
-#pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D > (1 << 22))
+#pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D > TX_PAR_MIN_MACS)
     for (int t = 0; t < BH; t++) {
         const tx_real *p = P->data + (size_t)t * Tq * Tk;
         const tx_real *dO = n->out->grad + (size_t)t * Tq * D;
@@ -817,7 +816,7 @@ tx_tensor *tx_attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v,
     tx_tensor *P = tx_tensor_new(tp, 0, 4, B, H, Tq, Tk);
     mask_view mv = mask_view_make("attention", P, mask);
     tx_tensor *out = tx_op_output(tp, 4, q->shape, q, k, v);
-#pragma omp parallel for schedule(static) if (B * H > 1 && (double)B * H * Tq * Tk * D > (1 << 22))
+#pragma omp parallel for schedule(static) if (B * H > 1 && (double)B * H * Tq * Tk * D > TX_PAR_MIN_MACS)
     for (int t = 0; t < B * H; t++) {
         tx_real *p = P->data + (size_t)t * Tq * Tk;
         tx_gemm(Tq, Tk, D, q->data + (size_t)t * Tq * D, D, 0,

@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Below this many elements (well under a millisecond of work) a loop runs
- * on one thread: a parallel region is not worth its wake-up cost. */
-#define PAR_MIN (1 << 18)
+#define PAR_MIN TX_PAR_MIN_ELEMS
 
 static tx_real *zeroed(size_t n) {
     tx_real *p = calloc(n ? n : 1, sizeof *p);

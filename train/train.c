@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -364,6 +365,15 @@ int tx_train(const tx_config *cfg, const tx_train_opts *opts, tx_err *err) {
         char e[32];
         fmt_time(now() - tr.t0, e, sizeof e);
         printf("done: step %ld, %s, checkpoint %s\n", step, e, tr.ckpt);
+        /* What the process holds against what the model needs: the rest is
+         * the program, its libraries, the data and the thread stacks. */
+        struct rusage ru;
+        double need = (double)(tr.opt.v ? 4 : 3) * pbytes + (double)tr.tape.arena.high +
+                      (double)tr.eval_tape.arena.high;
+        if (!getrusage(RUSAGE_SELF, &ru))
+            printf("memory: peak resident %.1f MB, %.2fx parameters, gradients, optimizer "
+                   "and arenas (%.1f MB)\n", ru.ru_maxrss / 1e3, ru.ru_maxrss * 1e3 / need,
+                   need / 1e6);
         tx_err perr;
         if (tx_plot_metrics(cfg->out_dir, &perr))
             printf("warning: no training curves: %s\n", perr.msg);
