@@ -4,6 +4,7 @@
  * Parallel loops write disjoint outputs, and every reduction runs in a fixed
  * order, so results are the same for any thread count. */
 #include "ops.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -24,6 +25,35 @@
 
 #define PAR_MIN TX_PAR_MIN_ELEMS
 
+/* Row sums in double in LANES interleaved partial sums, added up in a fixed
+ * order at the end: the partial sums fit one vector register, where a single
+ * running sum would be a chain of dependent adds, and the order, hence the
+ * result, does not depend on the thread count. */
+#define LANES 8
+
+static double lanes_total(const double *acc) {
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* Σ x[j] and Σ (x[j] − mu)² for j < C. */
+static double row_sum(const tx_real *x, int C) {
+    double acc[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= C; j += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += x[j + l];
+    for (int l = 0; j < C; j++, l++) acc[l] += x[j];
+    return lanes_total(acc);
+}
+
+static double row_sq_dev(const tx_real *x, double mu, int C) {
+    double acc[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= C; j += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += (x[j + l] - mu) * (x[j + l] - mu);
+    for (int l = 0; j < C; j++, l++) acc[l] += (x[j] - mu) * (x[j] - mu);
+    return lanes_total(acc);
+}
+
 static tx_tensor *output_like(tx_tape *tp, const tx_tensor *x, tx_tensor *a,
                               tx_tensor *b) {
     return tx_op_output(tp, x->ndim, x->shape, a, b, NULL);
@@ -34,7 +64,7 @@ static tx_tensor *output_like(tx_tape *tp, const tx_tensor *x, tx_tensor *a,
 static void add_column_sums(tx_real *dst, const tx_real *src, size_t rows,
                             size_t cols) {
     long nblk = (long)((cols + 63) / 64);
-#pragma omp parallel for schedule(static) if (rows * cols > PAR_MIN)
+#pragma omp parallel for schedule(static) if (rows * cols >= PAR_MIN)
     for (long blk = 0; blk < nblk; blk++) {
         size_t j0 = (size_t)blk * 64, j1 = j0 + 64 < cols ? j0 + 64 : cols;
         for (size_t r = 0; r < rows; r++)
@@ -58,7 +88,7 @@ tx_tensor *tx_add(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
     CHECK_SHAPES(ok, "add", a, b, "b must equal a or a's trailing dimensions");
     tx_tensor *out = output_like(tp, a, a, b);
     size_t bs = b->size, rows = a->size / bs;
-#pragma omp parallel for schedule(static) if (a->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (a->size >= PAR_MIN)
     for (size_t r = 0; r < rows; r++)
         for (size_t j = 0; j < bs; j++)
             out->data[r * bs + j] = a->data[r * bs + j] + b->data[j];
@@ -153,7 +183,7 @@ static void matmul_backward(tx_node *n) {
                          b->data, b->grad, g + t * sc, M, N, K, ta, tb);
         return;
     }
-#pragma omp parallel for schedule(static) if (batch > 1 && (double)M * N * K * batch > TX_PAR_MIN_MACS)
+#pragma omp parallel for schedule(static) if (batch > 1 && (double)M * N * K * batch >= TX_PAR_MIN_MACS)
     for (int t = 0; t < batch; t++)
         matmul_grads(a->data + t * sa, a->grad ? a->grad + t * sa : NULL,
                      b->data + t * sb, b->grad ? b->grad + t * sb : NULL,
@@ -192,7 +222,7 @@ tx_tensor *tx_matmul(tx_tape *tp, tx_tensor *a, tx_tensor *b, int ta, int tb) {
     if (batch == 1) {
         tx_gemm(M, N, K, a->data, lda, ta, b->data, ldb, tb, out->data, N, 0);
     } else {
-#pragma omp parallel for schedule(static) if ((double)M * N * K * batch > TX_PAR_MIN_MACS)
+#pragma omp parallel for schedule(static) if ((double)M * N * K * batch >= TX_PAR_MIN_MACS)
         for (int t = 0; t < batch; t++)
             tx_gemm(M, N, K, a->data + t * sa, lda, ta, b->data + t * sb, ldb,
                     tb, out->data + t * sc, N, 0);
@@ -229,7 +259,7 @@ tx_tensor *tx_affine(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b) {
     tx_tensor *out = tx_op_output(tp, x->ndim, shape, x, w, b);
     tx_gemm(M, N, K, x->data, K, 0, w->data, K, 1, out->data, N, 0);
     if (b) {
-#pragma omp parallel for schedule(static) if (out->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (out->size >= PAR_MIN)
         for (int r = 0; r < M; r++)
             for (int j = 0; j < N; j++) out->data[(size_t)r * N + j] += b->data[j];
     }
@@ -242,14 +272,14 @@ tx_tensor *tx_affine(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b) {
 static void relu_backward(tx_node *n) {
     tx_tensor *x = n->in[0];
     const tx_real *g = n->out->grad;
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
     for (size_t i = 0; i < x->size; i++)
         x->grad[i] += x->data[i] > 0 ? g[i] : 0; /* no branch to mispredict */
 }
 
 tx_tensor *tx_relu(tx_tape *tp, tx_tensor *x) {
     tx_tensor *out = output_like(tp, x, x, NULL);
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
     for (size_t i = 0; i < x->size; i++)
         out->data[i] = x->data[i] > 0 ? x->data[i] : 0;
     tx_op_record(tp, "relu", relu_backward, out, x, NULL, NULL);
@@ -261,23 +291,25 @@ tx_tensor *tx_relu(tx_tape *tp, tx_tensor *x) {
 static void gelu_backward(tx_node *n) {
     /* In the forward pass this was y = x·Φ(x), so dy/dx = Φ(x) + x·φ(x). */
     tx_tensor *x = n->in[0];
-    const tx_real *g = n->out->grad;
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+    const tx_real *restrict g = n->out->grad, *restrict xd = x->data;
+    tx_real *restrict dx = x->grad;
+    const tx_real c = (tx_real)M_SQRT1_2, k = (tx_real)(0.5 * M_2_SQRTPI * M_SQRT1_2);
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
     for (size_t i = 0; i < x->size; i++) {
-        double v = x->data[i];
-        double cdf = 0.5 * (1 + erf(v * M_SQRT1_2));
-        double pdf = exp(-0.5 * v * v) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
-        x->grad[i] += (tx_real)(g[i] * (cdf + v * pdf));
+        tx_real v = xd[i];
+        tx_real cdf = (tx_real)0.5 * (1 + tx_erf(v * c));
+        tx_real pdf = tx_exp((tx_real)-0.5 * v * v) * k;
+        dx[i] += g[i] * (cdf + v * pdf);
     }
 }
 
 tx_tensor *tx_gelu(tx_tape *tp, tx_tensor *x) {
     tx_tensor *out = output_like(tp, x, x, NULL);
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
-    for (size_t i = 0; i < x->size; i++) {
-        double v = x->data[i];
-        out->data[i] = (tx_real)(0.5 * v * (1 + erf(v * M_SQRT1_2)));
-    }
+    const tx_real *restrict xd = x->data, c = (tx_real)M_SQRT1_2;
+    tx_real *restrict y = out->data;
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+    for (size_t i = 0; i < x->size; i++)
+        y[i] = (tx_real)0.5 * xd[i] * (1 + tx_erf(xd[i] * c));
     tx_op_record(tp, "gelu", gelu_backward, out, x, NULL, NULL);
     return out;
 }
@@ -327,9 +359,8 @@ static void softmax_row(const tx_real *x, tx_real s, const tx_real *m,
         memset(y, 0, (size_t)n * sizeof *y);
         return;
     }
-    double sum = 0;
-    for (int j = 0; j < n; j++) sum += (y[j] = (tx_real)exp(y[j] - mx));
-    tx_real inv = (tx_real)(1 / sum);
+    for (int j = 0; j < n; j++) y[j] = tx_exp(y[j] - mx);
+    tx_real inv = (tx_real)(1 / row_sum(y, n));
     for (int j = 0; j < n; j++) y[j] *= inv;
 }
 
@@ -357,7 +388,7 @@ static void softmax_backward(tx_node *n) {
     tx_tensor *x = n->in[0], *y = n->out;
     size_t rows = tx_rows(x);
     int c = tx_last(x);
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
     for (size_t r = 0; r < rows; r++)
         softmax_row_backward(y->data + r * c, y->grad + r * c,
                              x->grad + r * c, 1, c);
@@ -368,7 +399,7 @@ tx_tensor *tx_softmax(tx_tape *tp, tx_tensor *x, const tx_tensor *mask) {
     tx_tensor *out = output_like(tp, x, x, NULL);
     size_t rows = tx_rows(x);
     int c = tx_last(x);
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
         int idx[3];
         row_index(x, r, idx);
@@ -386,13 +417,13 @@ static void log_softmax_backward(tx_node *n) {
     tx_tensor *x = n->in[0], *y = n->out;
     size_t rows = tx_rows(x);
     int c = tx_last(x);
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
         const tx_real *yr = y->data + r * c, *gr = y->grad + r * c;
         double gsum = 0;
         for (int j = 0; j < c; j++) gsum += gr[j];
-        for (int j = 0; j < c; j++)
-            x->grad[r * c + j] += gr[j] - (tx_real)(exp(yr[j]) * gsum);
+        tx_real *restrict dx = x->grad + r * c;
+        for (int j = 0; j < c; j++) dx[j] += gr[j] - (tx_real)(tx_exp(yr[j]) * gsum);
     }
 }
 
@@ -401,16 +432,19 @@ static double logsumexp(const tx_real *x, int n) {
     tx_real mx = x[0];
     for (int j = 1; j < n; j++)
         if (x[j] > mx) mx = x[j];
-    double sum = 0;
-    for (int j = 0; j < n; j++) sum += exp(x[j] - mx);
-    return mx + log(sum);
+    double acc[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += tx_exp(x[j + l] - mx);
+    for (int l = 0; j < n; j++, l++) acc[l] += tx_exp(x[j] - mx);
+    return mx + log(lanes_total(acc));
 }
 
 tx_tensor *tx_log_softmax(tx_tape *tp, tx_tensor *x) {
     tx_tensor *out = output_like(tp, x, x, NULL);
     size_t rows = tx_rows(x);
     int c = tx_last(x);
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
         double lse = logsumexp(x->data + r * c, c);
         for (int j = 0; j < c; j++)
@@ -436,15 +470,14 @@ static void cross_entropy_backward(tx_node *n) {
     if (count == 0) return;
     double g = n->out->grad[0] / count;
     size_t rows = tx_rows(x);
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
         if (tg[r] == ignore) continue;
-        const tx_real *xr = x->data + r * V;
-        tx_real *dr = x->grad + r * V;
-        for (int c = 0; c < V; c++) {
-            double d = exp(xr[c] - lse[r]) - e / V - (c == tg[r] ? 1 - e : 0);
-            dr[c] += (tx_real)(g * d);
-        }
+        const tx_real *restrict xr = x->data + r * V, l = (tx_real)lse[r];
+        tx_real *restrict dr = x->grad + r * V;
+        const tx_real gs = (tx_real)g, ge = (tx_real)(g * e / V);
+        for (int c = 0; c < V; c++) dr[c] += gs * tx_exp(xr[c] - l) - ge;
+        dr[tg[r]] -= (tx_real)(g * (1 - e));
     }
 }
 
@@ -463,13 +496,12 @@ tx_tensor *tx_cross_entropy(tx_tape *tp, tx_tensor *logits, const int *targets,
     double *lse = tx_tape_alloc(tp, rows * sizeof *lse);
     double *loss = tx_tape_alloc(tp, rows * sizeof *loss);
     double e = label_smoothing;
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
         const tx_real *xr = x->data + r * V;
         lse[r] = logsumexp(xr, V);
         if (targets[r] == ignore_index) continue;
-        double sum = 0;
-        for (int c = 0; c < V; c++) sum += xr[c];
+        double sum = row_sum(xr, V);
         loss[r] = -(1 - e) * (xr[targets[r]] - lse[r]) - e / V * (sum - V * lse[r]);
     }
     double total = 0, count = 0;
@@ -495,6 +527,26 @@ tx_tensor *tx_cross_entropy(tx_tape *tp, tx_tensor *logits, const int *targets,
 /* ==== layer norm (fused) ================================================== */
 /* Saved: mean [N], rstd [N] (double), i = {N, C}. */
 
+/* Σ g[j] and Σ g[j]·x̂[j] with g = dy·w and x̂ = (x − mu)·r. */
+static void row_sums_g(const tx_real *dy, const tx_real *w, const tx_real *x,
+                       double mu, double r, int C, double *sg, double *sgx) {
+    double a[LANES] = {0}, b[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= C; j += LANES)
+        for (int l = 0; l < LANES; l++) {
+            double g = (double)dy[j + l] * w[j + l];
+            a[l] += g;
+            b[l] += g * ((x[j + l] - mu) * r);
+        }
+    for (int l = 0; j < C; j++, l++) {
+        double g = (double)dy[j] * w[j];
+        a[l] += g;
+        b[l] += g * ((x[j] - mu) * r);
+    }
+    *sg = lanes_total(a);
+    *sgx = lanes_total(b);
+}
+
 static void layer_norm_backward(tx_node *n) {
     /* In the forward pass this was, per row, x̂ = (x − μ)·r with
      * r = 1/sqrt(var + eps), and y = x̂·w + b. With g = dy·w:
@@ -504,31 +556,35 @@ static void layer_norm_backward(tx_node *n) {
     const tx_real *dy = n->out->grad;
     int N = n->i[0], C = n->i[1];
     if (x->grad) {
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
         for (int r = 0; r < N; r++) {
             const tx_real *xr = x->data + (size_t)r * C, *gr = dy + (size_t)r * C;
-            double mg = 0, mgx = 0;
-            for (int j = 0; j < C; j++) {
-                double g = gr[j] * w->data[j], xh = (xr[j] - mean[r]) * rstd[r];
-                mg += g;
-                mgx += g * xh;
-            }
+            double mg, mgx;
+            row_sums_g(gr, w->data, xr, mean[r], rstd[r], C, &mg, &mgx);
             mg /= C;
             mgx /= C;
-            tx_real *dx = x->grad + (size_t)r * C;
+            tx_real *restrict dx = x->grad + (size_t)r * C;
+            const tx_real *restrict wd = w->data;
+            const double mu = mean[r], rs = rstd[r];
             for (int j = 0; j < C; j++) {
-                double xh = (xr[j] - mean[r]) * rstd[r];
-                dx[j] += (tx_real)(rstd[r] * (gr[j] * w->data[j] - mg - xh * mgx));
+                double xh = (xr[j] - mu) * rs;
+                dx[j] += (tx_real)(rs * ((double)gr[j] * wd[j] - mg - xh * mgx));
             }
         }
     }
     if (w->grad) {
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
-        for (int j = 0; j < C; j++) {
-            double s = 0;
-            for (int r = 0; r < N; r++)
-                s += dy[(size_t)r * C + j] * (x->data[(size_t)r * C + j] - mean[r]) * rstd[r];
-            w->grad[j] += (tx_real)s;
+        /* Blocks of 64 columns, each summed down the rows in row order:
+         * rows are read contiguously and the 64 sums run side by side. */
+        int nblk = (C + 63) / 64;
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+        for (int blk = 0; blk < nblk; blk++) {
+            int j0 = blk * 64, nj = C - j0 < 64 ? C - j0 : 64;
+            double s[64] = {0};
+            for (int r = 0; r < N; r++) {
+                const tx_real *dyr = dy + (size_t)r * C + j0, *xr = x->data + (size_t)r * C + j0;
+                for (int j = 0; j < nj; j++) s[j] += dyr[j] * (xr[j] - mean[r]) * rstd[r];
+            }
+            for (int j = 0; j < nj; j++) w->grad[j0 + j] += (tx_real)s[j];
         }
     }
     if (b && b->grad) add_column_sums(b->grad, dy, (size_t)N, (size_t)C);
@@ -545,17 +601,18 @@ tx_tensor *tx_layer_norm(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b,
     tx_tensor *out = tx_op_output(tp, x->ndim, x->shape, x, w, b);
     int record = out->grad != NULL;
     double *stats = record ? tx_tape_alloc(tp, 2 * (size_t)N * sizeof *stats) : NULL;
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         const tx_real *xr = x->data + (size_t)r * C;
-        double mu = 0, var = 0;
-        for (int j = 0; j < C; j++) mu += xr[j];
-        mu /= C;
-        for (int j = 0; j < C; j++) var += (xr[j] - mu) * (xr[j] - mu);
-        double rs = 1 / sqrt(var / C + eps);
-        tx_real *y = out->data + (size_t)r * C;
-        for (int j = 0; j < C; j++)
-            y[j] = (tx_real)((xr[j] - mu) * rs * w->data[j] + (b ? b->data[j] : 0));
+        double mu = row_sum(xr, C) / C;
+        double rs = 1 / sqrt(row_sq_dev(xr, mu, C) / C + eps);
+        /* restrict: y overlaps none of x, w, b, so the loop vectorises */
+        tx_real *restrict y = out->data + (size_t)r * C;
+        const tx_real *restrict wd = w->data, *restrict bd = b ? b->data : NULL;
+        if (bd)
+            for (int j = 0; j < C; j++) y[j] = (tx_real)((xr[j] - mu) * rs * wd[j] + bd[j]);
+        else
+            for (int j = 0; j < C; j++) y[j] = (tx_real)((xr[j] - mu) * rs * wd[j]);
         if (stats) stats[r] = mu, stats[N + r] = rs;
     }
     tx_node *n = tx_op_record(tp, "layer_norm", layer_norm_backward, out, x, w, b);
@@ -578,7 +635,7 @@ static void embedding_backward(tx_node *n) {
     int C = table->shape[1], rows = (int)(n->out->size / (size_t)C);
     const tx_real *g = n->out->grad;
     int nblk = (C + 31) / 32;
-#pragma omp parallel for schedule(static) if (n->out->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (n->out->size >= PAR_MIN)
     for (int blk = 0; blk < nblk; blk++) {
         int j0 = blk * 32, j1 = j0 + 32 < C ? j0 + 32 : C;
         for (int r = 0; r < rows; r++) {
@@ -622,7 +679,7 @@ static void dropout_backward(tx_node *n) {
     uint64_t key;
     memcpy(&key, n->i, sizeof key);
     double p = n->f[0];
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
     for (size_t i = 0; i < x->size; i++)
         x->grad[i] += n->out->grad[i] * dropout_factor(key, i, p);
 }
@@ -632,7 +689,7 @@ tx_tensor *tx_dropout(tx_tape *tp, tx_tensor *x, tx_real p) {
     if (!tp->training || p == 0) return x;
     uint64_t key = tp->seed * 0x9e3779b97f4a7c15ULL + ++tp->ncalls;
     tx_tensor *out = output_like(tp, x, x, NULL);
-#pragma omp parallel for schedule(static) if (x->size > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
     for (size_t i = 0; i < x->size; i++)
         out->data[i] = x->data[i] * dropout_factor(key, i, p);
     tx_node *n = tx_op_record(tp, "dropout", dropout_backward, out, x, NULL, NULL);
@@ -686,7 +743,7 @@ static void permute_walk(tx_real *x, tx_real *out, const int *xshape4,
     xst[3] = 1;
     for (int i = 2; i >= 0; i--) xst[i] = xst[i + 1] * (size_t)xshape4[i + 1];
     for (int i = 0; i < 4; i++) os[i] = xshape4[perm[i]], st[i] = xst[perm[i]];
-#pragma omp parallel for schedule(static) if ((size_t)os[0] * os[1] * os[2] * os[3] > PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)os[0] * os[1] * os[2] * os[3] >= PAR_MIN)
     for (int a = 0; a < os[0]; a++)
         for (int b = 0; b < os[1]; b++)
             for (int c = 0; c < os[2]; c++) {
@@ -780,7 +837,7 @@ static void attention_backward(tx_node *n) {
         D = q->shape[3];
     tx_real s = (tx_real)n->f[0];
     tx_real *scratch = n->aux ? (tx_real *)n->aux : NULL;
-#pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D > TX_PAR_MIN_MACS)
+#pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D >= TX_PAR_MIN_MACS)
     for (int t = 0; t < BH; t++) {
         const tx_real *p = P->data + (size_t)t * Tq * Tk;
         const tx_real *dO = n->out->grad + (size_t)t * Tq * D;
@@ -816,7 +873,7 @@ tx_tensor *tx_attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v,
     tx_tensor *P = tx_tensor_new(tp, 0, 4, B, H, Tq, Tk);
     mask_view mv = mask_view_make("attention", P, mask);
     tx_tensor *out = tx_op_output(tp, 4, q->shape, q, k, v);
-#pragma omp parallel for schedule(static) if (B * H > 1 && (double)B * H * Tq * Tk * D > TX_PAR_MIN_MACS)
+#pragma omp parallel for schedule(static) if (B * H > 1 && (double)B * H * Tq * Tk * D >= TX_PAR_MIN_MACS)
     for (int t = 0; t < B * H; t++) {
         tx_real *p = P->data + (size_t)t * Tq * Tk;
         tx_gemm(Tq, Tk, D, q->data + (size_t)t * Tq * D, D, 0,

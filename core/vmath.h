@@ -1,0 +1,62 @@
+/* vmath.h: exp and erf for the ops' inner loops. The float build uses the
+ * versions below, plain arithmetic that the compiler vectorises (libm's are
+ * function calls, one element at a time); the double build, which gradcheck
+ * uses, keeps libm's. Accuracy in float: exp within 2 ulp (Cephes' expf
+ * polynomial), erf within 1.2e-7 absolute (Numerical Recipes' Chebyshev
+ * fit of erfc), below what float arithmetic around them loses anyway. */
+#ifndef TX_VMATH_H
+#define TX_VMATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "base.h"
+
+#ifdef TX_DOUBLE
+static inline tx_real tx_exp(tx_real x) { return exp(x); }
+static inline tx_real tx_erf(tx_real x) { return erf(x); }
+#else
+/* e^x = 2^n · e^r with n = round(x·log2 e) and |r| <= ln2/2; e^r from a
+ * degree-6 polynomial, 2^n put straight into the exponent bits. Below
+ * -87.3 the result is 0 (e^-inf = 0 keeps masked softmax entries exactly
+ * 0), above 88.7 +inf, and NaN stays NaN. */
+static inline float tx_exp(float x) {
+    float xc = x > 88.7f ? 88.7f : x < -87.3f ? -87.3f : x;
+    float n = rintf(xc * 1.44269504088896341f);
+    float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * r * r + r + 1;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    y *= scale;
+    y = x > 88.7f ? INFINITY : x < -87.3f ? 0 : y;
+    return x != x ? x : y;
+}
+
+/* erf x = 1 − erfc x for x >= 0 and odd, with erfc x = t·e^(−x² + P(t)),
+ * t = 1/(1 + x/2) (relative error of erfc below 1.2e-7). */
+static inline float tx_erf(float x) {
+    float z = fabsf(x), t = 1 / (1 + 0.5f * z);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    float e = 1 - t * tx_exp(p - z * z);
+    return x < 0 ? -e : e;
+}
+#endif
+
+#endif
