@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -115,6 +116,16 @@ static void bind_threads(void) {
         sched_setaffinity(0, sizeof(cpu_set_t), bind ? &one : &all);
     }
 #endif
+}
+
+void tx_zero(tx_real *p, size_t n) {
+    const size_t chunk = 1 << 16; /* elements */
+    const long nch = (long)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static) if (n >= TX_PAR_MIN_ELEMS && !tx_in_parallel())
+    for (long c = 0; c < nch; c++) {
+        size_t lo = (size_t)c * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        memset(p + lo, 0, (hi - lo) * sizeof *p);
+    }
 }
 
 void tx_set_threads(int n) {

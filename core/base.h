@@ -65,6 +65,11 @@ double tx_hash_uniform(uint64_t key, uint64_t i);
 #define TX_PAR_MIN_MACS (1 << 24) /* matrix products: multiply-adds */
 #endif
 
+/* p[0..n) = 0, split over the threads when n is large: zeroing gradients
+ * is a pass over memory like any other, and run on one thread it would be
+ * the part of a big step that does not scale. */
+void tx_zero(tx_real *p, size_t n);
+
 /* Threads: n <= 0 keeps the OpenMP default (OMP_NUM_THREADS). Binds each
  * thread of the team to a CPU of its own unless the environment places
  * them (OMP_PROC_BIND, OMP_PLACES, GOMP_CPU_AFFINITY). */

@@ -749,10 +749,16 @@ static void permute_walk(tx_real *x, tx_real *out, const int *xshape4,
             for (int c = 0; c < os[2]; c++) {
                 size_t o = (((size_t)a * os[1] + b) * os[2] + c) * os[3];
                 size_t s = a * st[0] + b * st[1] + c * st[2];
-                if (dir == 0)
-                    for (int d = 0; d < os[3]; d++) out[o + d] = x[s + d * st[3]];
-                else
-                    for (int d = 0; d < os[3]; d++) x[s + d * st[3]] += out[o + d];
+                tx_real *restrict xs = x + s, *restrict os_ = out + o;
+                if (st[3] == 1) { /* the last dimension stays: whole rows */
+                    if (dir == 0) memcpy(os_, xs, (size_t)os[3] * sizeof *xs);
+                    else
+                        for (int d = 0; d < os[3]; d++) xs[d] += os_[d];
+                } else if (dir == 0) {
+                    for (int d = 0; d < os[3]; d++) os_[d] = xs[d * st[3]];
+                } else {
+                    for (int d = 0; d < os[3]; d++) xs[d * st[3]] += os_[d];
+                }
             }
 }
 

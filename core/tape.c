@@ -48,7 +48,7 @@ tx_tensor *tx_tensor_newv(tx_tape *tp, int requires_grad, int ndim,
     t->data = tx_arena_alloc(&tp->arena, t->size * sizeof(tx_real));
     if (requires_grad && !tp->no_grad) {
         t->grad = tx_arena_alloc(&tp->arena, t->size * sizeof(tx_real));
-        memset(t->grad, 0, t->size * sizeof(tx_real));
+        tx_zero(t->grad, t->size);
     }
     return t;
 }

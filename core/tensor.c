@@ -159,7 +159,7 @@ void tx_params_init(tx_params *p, tx_rng *rng) {
 }
 
 void tx_params_zero_grad(tx_params *p) {
-    memset(p->grad, 0, p->size * sizeof(tx_real));
+    tx_zero(p->grad, p->size);
 }
 
 tx_tensor *tx_params_find(const tx_params *p, const char *name) {
