@@ -2,7 +2,7 @@
  * versions below, plain arithmetic that the compiler vectorises (libm's are
  * function calls, one element at a time); the double build, which gradcheck
  * uses, keeps libm's. Accuracy in float: exp within 2 ulp (Cephes' expf
- * polynomial), erf within 1.2e-7 absolute (Numerical Recipes' Chebyshev
+ * polynomial), erf within 3e-7 absolute (Numerical Recipes' Chebyshev
  * fit of erfc), below what float arithmetic around them loses anyway. */
 #ifndef TX_VMATH_H
 #define TX_VMATH_H
@@ -20,9 +20,10 @@ static inline tx_real tx_erf(tx_real x) { return erf(x); }
 /* e^x = 2^n · e^r with n = round(x·log2 e) and |r| <= ln2/2; e^r from a
  * degree-6 polynomial, 2^n put straight into the exponent bits. Below
  * -87.3 the result is 0 (e^-inf = 0 keeps masked softmax entries exactly
- * 0), above 88.7 +inf, and NaN stays NaN. */
+ * 0), above 88.7 +inf, and NaN stays NaN (computed on 0 meanwhile: a NaN
+ * converted to an integer would be undefined). */
 static inline float tx_exp(float x) {
-    float xc = x > 88.7f ? 88.7f : x < -87.3f ? -87.3f : x;
+    float xc = x > 88.7f ? 88.7f : x < -87.3f ? -87.3f : x == x ? x : 0;
     float n = rintf(xc * 1.44269504088896341f);
     float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
