@@ -7,6 +7,12 @@
 #include "../core/gradcheck.h"
 #include "testutil.h"
 
+/* The float build's exp and erf (this suite builds in double, where
+ * vmath.h would hand back libm's): include the float versions directly. */
+#undef TX_DOUBLE
+#undef TX_VMATH_H
+#include "../core/vmath.h"
+
 START_TEST(test_arena_alignment_and_reuse) {
     tx_arena a = {0};
     char *p1 = tx_arena_alloc(&a, 10), *p2 = tx_arena_alloc(&a, 100);
@@ -231,6 +237,30 @@ START_TEST(test_determinism_across_threads) {
 }
 END_TEST
 
+START_TEST(test_float_exp_erf_against_libm) {
+    /* Against libm in double: exp within 2 float ulps (relative 2^-22),
+     * erf within 3.5e-7, over the whole range each is used on. */
+    double worst_exp = 0, worst_erf = 0;
+    for (float x = -87.0f; x < 88.5f; x += 0.0037f) {
+        double want = exp((double)x);
+        double rel = fabs((double)tx_exp(x) - want) / want;
+        if (rel > worst_exp) worst_exp = rel;
+    }
+    for (float x = -7.0f; x < 7.0f; x += 0.00037f) {
+        double err = fabs((double)tx_erf(x) - erf((double)x));
+        if (err > worst_erf) worst_erf = err;
+    }
+    ck_assert_msg(worst_exp < 0x1p-22, "exp: relative error %g", worst_exp);
+    ck_assert_msg(worst_erf < 3.5e-7, "erf: absolute error %g", worst_erf);
+    /* masked softmax entries need exp(-inf) = 0 exactly; NaN must survive
+     * for --detect-anomaly */
+    ck_assert(tx_exp(-INFINITY) == 0.0f && tx_exp(-100.0f) == 0.0f);
+    ck_assert(isinf(tx_exp(INFINITY)) && tx_exp(INFINITY) > 0);
+    ck_assert(isnan(tx_exp(NAN)) && isnan(tx_erf(NAN)));
+    ck_assert(tx_erf(0.0f) == 0.0f && tx_erf(10.0f) == 1.0f && tx_erf(-10.0f) == -1.0f);
+}
+END_TEST
+
 Suite *suite(void) {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
@@ -241,6 +271,7 @@ Suite *suite(void) {
     tcase_add_test(tc, test_tape_bookkeeping);
     tcase_add_test(tc, test_gemm_against_naive);
     tcase_add_test(tc, test_determinism_across_threads);
+    tcase_add_test(tc, test_float_exp_erf_against_libm);
     suite_add_tcase(s, tc);
     return s;
 }
