@@ -1,8 +1,9 @@
 """run.py: `make bench`. Times training steps of Tapeformer (build/bench) and
 of the identical PyTorch model (bench/bench_torch.py), interleaved process by
 process so machine noise hits both alike, at 1 and 2 threads; then matrix
-products of the models' shapes against OpenBLAS. Last, trains the default copy config to its target accuracy with
-`tapeformer train` and with the PyTorch twin (bench/copy_torch.py).
+products of the models' shapes against OpenBLAS. Last, trains the default
+copy config to its target accuracy with `tapeformer train` and with the
+PyTorch twin (bench/copy_torch.py).
 Prints three tables.
 Usage: run.py BENCH_BINARY [--quick]"""
 import os
