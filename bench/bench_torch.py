@@ -10,6 +10,15 @@ import torch
 from torch import nn
 
 
+def sinusoids(T, C):
+    """[T, C] positional encoding of "Attention Is All You Need", as ours:
+    sin on even channels, cos on odd ones, 10000^(2i/C) wavelengths."""
+    t = torch.arange(T, dtype=torch.float32)[:, None]
+    i = torch.arange(C)[None, :]
+    ang = t / torch.pow(10000.0, (i - i % 2).float() / C)
+    return torch.where(i % 2 == 1, torch.cos(ang), torch.sin(ang))
+
+
 def main(a):
     kind, C, H, Le, Ld, F, V, T, B = a[0], *map(int, a[1:9])
     act, nf, pos, tie = a[9], int(a[10]), a[11], int(a[12])
@@ -29,10 +38,7 @@ def main(a):
         posf = lambda: table(torch.arange(T))
         extra = [table]
     else:
-        t = torch.arange(T, dtype=torch.float32)[:, None]
-        i = torch.arange(C)[None, :]
-        ang = t / torch.pow(10000.0, (i - i % 2).float() / C)
-        pe = torch.where(i % 2 == 1, torch.cos(ang), torch.sin(ang))
+        pe = sinusoids(T, C)
         posf = lambda: pe
         extra = []
     mods = nn.ModuleList([body, se, te, gen, *extra])

@@ -19,11 +19,9 @@ import zlib
 import torch
 from torch import nn
 
+from bench_torch import sinusoids  # this script's folder is on sys.path
+
 PAD, BOS, EOS, FIRST = 0, 1, 2, 4  # symbol k is token FIRST + k - 1
-
-
-def val(s):
-    return s.split(";")[0].strip()
 
 
 def main(path, threads):
@@ -53,10 +51,7 @@ def main(path, threads):
     for name, p in model.named_parameters():
         if name.endswith("bias"):
             nn.init.zeros_(p)
-    pos = torch.arange(64, dtype=torch.float32)[:, None]
-    i = torch.arange(C)[None, :]
-    ang = pos / torch.pow(10000.0, (i - i % 2).float() / C)
-    pe = torch.where(i % 2 == 1, torch.cos(ang), torch.sin(ang))
+    pe = sinusoids(hi + 1, C)
     scale = math.sqrt(C)
 
     rng = torch.Generator().manual_seed(d.getint("seed", 1))

@@ -23,8 +23,6 @@
         }                                                                      \
     } while (0)
 
-#define PAR_MIN TX_PAR_MIN_ELEMS
-
 /* Row sums in double in LANES interleaved partial sums, added up in a fixed
  * order at the end: the partial sums fit one vector register, where a single
  * running sum would be a chain of dependent adds, and the order, hence the
@@ -64,7 +62,7 @@ static tx_tensor *output_like(tx_tape *tp, const tx_tensor *x, tx_tensor *a,
 static void add_column_sums(tx_real *dst, const tx_real *src, size_t rows,
                             size_t cols) {
     long nblk = (long)((cols + 63) / 64);
-#pragma omp parallel for schedule(static) if (rows * cols >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (rows * cols >= TX_PAR_MIN_ELEMS)
     for (long blk = 0; blk < nblk; blk++) {
         size_t j0 = (size_t)blk * 64, j1 = j0 + 64 < cols ? j0 + 64 : cols;
         for (size_t r = 0; r < rows; r++)
@@ -88,7 +86,7 @@ tx_tensor *tx_add(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
     CHECK_SHAPES(ok, "add", a, b, "b must equal a or a's trailing dimensions");
     tx_tensor *out = output_like(tp, a, a, b);
     size_t bs = b->size, rows = a->size / bs;
-#pragma omp parallel for schedule(static) if (a->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (a->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++)
         for (size_t j = 0; j < bs; j++)
             out->data[r * bs + j] = a->data[r * bs + j] + b->data[j];
@@ -259,7 +257,7 @@ tx_tensor *tx_affine(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b) {
     tx_tensor *out = tx_op_output(tp, x->ndim, shape, x, w, b);
     tx_gemm(M, N, K, x->data, K, 0, w->data, K, 1, out->data, N, 0);
     if (b) {
-#pragma omp parallel for schedule(static) if (out->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (out->size >= TX_PAR_MIN_ELEMS)
         for (int r = 0; r < M; r++)
             for (int j = 0; j < N; j++) out->data[(size_t)r * N + j] += b->data[j];
     }
@@ -272,14 +270,14 @@ tx_tensor *tx_affine(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b) {
 static void relu_backward(tx_node *n) {
     tx_tensor *x = n->in[0];
     const tx_real *g = n->out->grad;
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t i = 0; i < x->size; i++)
         x->grad[i] += x->data[i] > 0 ? g[i] : 0; /* no branch to mispredict */
 }
 
 tx_tensor *tx_relu(tx_tape *tp, tx_tensor *x) {
     tx_tensor *out = output_like(tp, x, x, NULL);
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t i = 0; i < x->size; i++)
         out->data[i] = x->data[i] > 0 ? x->data[i] : 0;
     tx_op_record(tp, "relu", relu_backward, out, x, NULL, NULL);
@@ -294,7 +292,7 @@ static void gelu_backward(tx_node *n) {
     const tx_real *restrict g = n->out->grad, *restrict xd = x->data;
     tx_real *restrict dx = x->grad;
     const tx_real c = (tx_real)M_SQRT1_2, k = (tx_real)(0.5 * M_2_SQRTPI * M_SQRT1_2);
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t i = 0; i < x->size; i++) {
         tx_real v = xd[i];
         tx_real cdf = (tx_real)0.5 * (1 + tx_erf(v * c));
@@ -307,7 +305,7 @@ tx_tensor *tx_gelu(tx_tape *tp, tx_tensor *x) {
     tx_tensor *out = output_like(tp, x, x, NULL);
     const tx_real *restrict xd = x->data, c = (tx_real)M_SQRT1_2;
     tx_real *restrict y = out->data;
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t i = 0; i < x->size; i++)
         y[i] = (tx_real)0.5 * xd[i] * (1 + tx_erf(xd[i] * c));
     tx_op_record(tp, "gelu", gelu_backward, out, x, NULL, NULL);
@@ -388,7 +386,7 @@ static void softmax_backward(tx_node *n) {
     tx_tensor *x = n->in[0], *y = n->out;
     size_t rows = tx_rows(x);
     int c = tx_last(x);
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++)
         softmax_row_backward(y->data + r * c, y->grad + r * c,
                              x->grad + r * c, 1, c);
@@ -399,7 +397,7 @@ tx_tensor *tx_softmax(tx_tape *tp, tx_tensor *x, const tx_tensor *mask) {
     tx_tensor *out = output_like(tp, x, x, NULL);
     size_t rows = tx_rows(x);
     int c = tx_last(x);
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
         int idx[3];
         row_index(x, r, idx);
@@ -417,7 +415,7 @@ static void log_softmax_backward(tx_node *n) {
     tx_tensor *x = n->in[0], *y = n->out;
     size_t rows = tx_rows(x);
     int c = tx_last(x);
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
         const tx_real *yr = y->data + r * c, *gr = y->grad + r * c;
         double gsum = 0;
@@ -444,7 +442,7 @@ tx_tensor *tx_log_softmax(tx_tape *tp, tx_tensor *x) {
     tx_tensor *out = output_like(tp, x, x, NULL);
     size_t rows = tx_rows(x);
     int c = tx_last(x);
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
         double lse = logsumexp(x->data + r * c, c);
         for (int j = 0; j < c; j++)
@@ -470,7 +468,7 @@ static void cross_entropy_backward(tx_node *n) {
     if (count == 0) return;
     double g = n->out->grad[0] / count;
     size_t rows = tx_rows(x);
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
         if (tg[r] == ignore) continue;
         const tx_real *restrict xr = x->data + r * V, l = (tx_real)lse[r];
@@ -496,7 +494,7 @@ tx_tensor *tx_cross_entropy(tx_tape *tp, tx_tensor *logits, const int *targets,
     double *lse = tx_tape_alloc(tp, rows * sizeof *lse);
     double *loss = tx_tape_alloc(tp, rows * sizeof *loss);
     double e = label_smoothing;
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
         const tx_real *xr = x->data + r * V;
         lse[r] = logsumexp(xr, V);
@@ -556,7 +554,7 @@ static void layer_norm_backward(tx_node *n) {
     const tx_real *dy = n->out->grad;
     int N = n->i[0], C = n->i[1];
     if (x->grad) {
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
         for (int r = 0; r < N; r++) {
             const tx_real *xr = x->data + (size_t)r * C, *gr = dy + (size_t)r * C;
             double mg, mgx;
@@ -576,7 +574,7 @@ static void layer_norm_backward(tx_node *n) {
         /* Blocks of 64 columns, each summed down the rows in row order:
          * rows are read contiguously and the 64 sums run side by side. */
         int nblk = (C + 63) / 64;
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
         for (int blk = 0; blk < nblk; blk++) {
             int j0 = blk * 64, nj = C - j0 < 64 ? C - j0 : 64;
             double s[64] = {0};
@@ -601,7 +599,7 @@ tx_tensor *tx_layer_norm(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b,
     tx_tensor *out = tx_op_output(tp, x->ndim, x->shape, x, w, b);
     int record = out->grad != NULL;
     double *stats = record ? tx_tape_alloc(tp, 2 * (size_t)N * sizeof *stats) : NULL;
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (int r = 0; r < N; r++) {
         const tx_real *xr = x->data + (size_t)r * C;
         double mu = row_sum(xr, C) / C;
@@ -635,7 +633,7 @@ static void embedding_backward(tx_node *n) {
     int C = table->shape[1], rows = (int)(n->out->size / (size_t)C);
     const tx_real *g = n->out->grad;
     int nblk = (C + 31) / 32;
-#pragma omp parallel for schedule(static) if (n->out->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (n->out->size >= TX_PAR_MIN_ELEMS)
     for (int blk = 0; blk < nblk; blk++) {
         int j0 = blk * 32, j1 = j0 + 32 < C ? j0 + 32 : C;
         for (int r = 0; r < rows; r++) {
@@ -679,7 +677,7 @@ static void dropout_backward(tx_node *n) {
     uint64_t key;
     memcpy(&key, n->i, sizeof key);
     double p = n->f[0];
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t i = 0; i < x->size; i++)
         x->grad[i] += n->out->grad[i] * dropout_factor(key, i, p);
 }
@@ -689,7 +687,7 @@ tx_tensor *tx_dropout(tx_tape *tp, tx_tensor *x, tx_real p) {
     if (!tp->training || p == 0) return x;
     uint64_t key = tp->seed * 0x9e3779b97f4a7c15ULL + ++tp->ncalls;
     tx_tensor *out = output_like(tp, x, x, NULL);
-#pragma omp parallel for schedule(static) if (x->size >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t i = 0; i < x->size; i++)
         out->data[i] = x->data[i] * dropout_factor(key, i, p);
     tx_node *n = tx_op_record(tp, "dropout", dropout_backward, out, x, NULL, NULL);
@@ -743,7 +741,7 @@ static void permute_walk(tx_real *x, tx_real *out, const int *xshape4,
     xst[3] = 1;
     for (int i = 2; i >= 0; i--) xst[i] = xst[i + 1] * (size_t)xshape4[i + 1];
     for (int i = 0; i < 4; i++) os[i] = xshape4[perm[i]], st[i] = xst[perm[i]];
-#pragma omp parallel for schedule(static) if ((size_t)os[0] * os[1] * os[2] * os[3] >= PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)os[0] * os[1] * os[2] * os[3] >= TX_PAR_MIN_ELEMS)
     for (int a = 0; a < os[0]; a++)
         for (int b = 0; b < os[1]; b++)
             for (int c = 0; c < os[2]; c++) {

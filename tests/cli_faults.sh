@@ -4,30 +4,13 @@
 # (file-size limit) reports the error and keeps the previous checkpoint; a
 # NaN stops training naming the step (and, with --detect-anomaly, the op).
 set -u
-TF=${TAPEFORMER:-build/tapeformer}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+. tests/lib.sh
 
 tiny=(--set data.symbols=6 --set data.max_len=5 --set model.d_model=32
       --set model.heads=2 --set model.encoder_layers=1 --set model.decoder_layers=1
       --set model.d_ff=64 --set train.batch_size=32 --set train.eval_examples=50
       --set train.target_accuracy=0 --set optim.lr=3e-3 --set model.dropout=0.1
       --set train.steps=300 --set train.eval_every=100 --set train.checkpoint_every=7 --quiet)
-
-tensors() { # names, shapes and a hash of each tensor's bytes, and the step
-    python3 - "$1" <<'PY'
-import json, struct, sys, hashlib
-b = open(sys.argv[1], 'rb').read()
-n = struct.unpack('<Q', b[:8])[0]
-h = json.loads(b[8:8 + n])
-for k in sorted(x for x in h if x != '__metadata__'):
-    s, e = h[k]['data_offsets']
-    print(k, h[k]['dtype'], h[k]['shape'], hashlib.sha256(b[8 + n + s:8 + n + e]).hexdigest())
-print('step', h['__metadata__']['step'], h['__metadata__']['data_position'])
-PY
-}
 
 # ---- kill -9 at random moments, resume, repeat ------------------------------
 t0=$(date +%s%N)

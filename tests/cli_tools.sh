@@ -4,14 +4,7 @@
 # file against the safetensors spec and bit for bit against the checkpoint.
 # Run by tests/run.sh from the repository root (python3: standard library).
 set -u
-TF=${TAPEFORMER:-build/tapeformer}
-TF64=${TAPEFORMER64:-build/tapeformer64}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { # check DESCRIPTION COMMAND...: runs COMMAND, reports
-    if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi
-}
+. tests/lib.sh
 
 # A copy model that learns in a few seconds.
 "$TF" train configs/copy.ini --set data.symbols=6 --set data.max_len=5 \

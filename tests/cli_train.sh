@@ -3,13 +3,7 @@
 # learning end to end, bitwise determinism across thread counts, exact resume
 # after an interruption, Ctrl-C. Run by tests/run.sh from the repository root.
 set -u
-TF=${TAPEFORMER:-build/tapeformer}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { # check DESCRIPTION COMMAND...: runs COMMAND, reports
-    if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi
-}
+. tests/lib.sh
 
 # A small copy task that learns in a few seconds.
 tiny=(--set data.symbols=6 --set data.max_len=5 --set model.d_model=32
@@ -43,21 +37,6 @@ learned() { # learned [METRICS]: loss fell 4x and accuracy rose
                    exit !(l1 < l0 / 4 && a1 >= a0 + 0.3 && a1 >= 0.9) }' "${1:-$tmp/learn/metrics.csv}"
 }
 check "loss falls and accuracy rises" learned
-
-# Tensor bytes of a checkpoint (the header holds the run's paths, so compare
-# names, shapes and data only).
-tensors() {
-    python3 - "$1" <<'PY'
-import json, struct, sys, hashlib
-b = open(sys.argv[1], 'rb').read()
-n = struct.unpack('<Q', b[:8])[0]
-h = json.loads(b[8:8 + n])
-for k in sorted(x for x in h if x != '__metadata__'):
-    s, e = h[k]['data_offsets']
-    print(k, h[k]['dtype'], h[k]['shape'], hashlib.sha256(b[8 + n + s:8 + n + e]).hexdigest())
-print('step', h['__metadata__']['step'], h['__metadata__']['data_position'])
-PY
-}
 
 # ---- determinism: same bits for 1, 2 and 4 threads --------------------------
 # Big enough that products, attention and elementwise ops take parallel paths.
