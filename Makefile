@@ -1,6 +1,8 @@
-# Tapeformer build. `make` builds build/libtapeformer.a (float) and the
-# command-line program build/tapeformer; the double-precision twins
-# (build/libtapeformer64.a, build/tapeformer64) back `gradcheck` and the tests.
+# Tapeformer build. `make` builds build/libtapeformer.a (float: the library,
+# every folder but cli/ and gradcheck/) and the command-line program
+# build/tapeformer (cli/); the double-precision twins (build/libtapeformer64.a,
+# build/tapeformer64) back `gradcheck` and the tests, and only they link the
+# gradient checks of gradcheck/ (build/libgradcheck64.a).
 # `make deps` installs the Debian packages the project needs (as root).
 # `make sanitize` builds everything with AddressSanitizer and UBSan into
 # build/sanitize and runs the whole test suite there; `make fuzz` builds the
@@ -39,10 +41,17 @@ BUILD   ?= build
 LDLIBS   = $(shell pkg-config --libs libcjson inih) -lm
 CHECKLIBS = $(shell pkg-config --libs check)
 
-SRC   := $(filter-out train/main.c,$(wildcard core/*.c layers/*.c optim/*.c data/*.c train/*.c))
+LIBDIRS := core layers optim data io decode draw train
+SRC   := $(wildcard $(LIBDIRS:%=%/*.c))
+CLI   := $(wildcard cli/*.c)
+GC    := $(wildcard gradcheck/*.c)
 HDR   := $(filter-out fuzz/%,$(wildcard */*.h))
 OBJ32 := $(SRC:%.c=$(BUILD)/f32/%.o)
 OBJ64 := $(SRC:%.c=$(BUILD)/f64/%.o)
+# gradcheck runs in the double program; the float one execs it.
+CLI32 := $(patsubst %.c,$(BUILD)/f32/%.o,$(filter-out cli/gradcheck.c,$(CLI)))
+CLI64 := $(CLI:%.c=$(BUILD)/f64/%.o)
+GC64  := $(GC:%.c=$(BUILD)/f64/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
 
 # Rebuild everything when the flags change (NO_OMP=1, SANITIZE=1, ...).
@@ -77,16 +86,19 @@ $(BUILD)/libtapeformer.a: $(OBJ32)
 $(BUILD)/libtapeformer64.a: $(OBJ64)
 	ar rcs $@ $^
 
-$(BUILD)/tapeformer: $(BUILD)/f32/train/main.o $(BUILD)/libtapeformer.a
+$(BUILD)/libgradcheck64.a: $(GC64)
+	ar rcs $@ $^
+
+$(BUILD)/tapeformer: $(CLI32) $(BUILD)/libtapeformer.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tapeformer64: $(BUILD)/f64/train/main.o $(BUILD)/libtapeformer64.a
+$(BUILD)/tapeformer64: $(CLI64) $(BUILD)/libgradcheck64.a $(BUILD)/libtapeformer64.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # Unit tests build against the double library: gradients are checked there.
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libtapeformer64.a | deps
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libgradcheck64.a $(BUILD)/libtapeformer64.a | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DTX_DOUBLE $< -o $@ $(BUILD)/libtapeformer64.a $(CHECKLIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) -DTX_DOUBLE $< -o $@ $(BUILD)/libgradcheck64.a $(BUILD)/libtapeformer64.a $(CHECKLIBS) $(LDLIBS)
 
 run: all
 	$(BUILD)/tapeformer train configs/copy.ini

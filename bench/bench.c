@@ -18,9 +18,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "core/gemm.h"
-#include "layers/model.h"
-#include "optim/optim.h"
+#include "../core/gemm.h"
+#include "../layers/model.h"
+#include "../optim/optim.h"
 
 static double now_ms(void) {
     struct timespec ts;

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* sched_setaffinity */
 #include "base.h"
 
+#include <errno.h>
 #include <math.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -35,6 +36,52 @@ int tx_error(tx_err *err, int code, const char *fmt, ...) {
             if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     }
     return code;
+}
+
+/* ---- memory and files ---------------------------------------------------- */
+
+static void *checked(void *p, size_t bytes) {
+    TX_ASSERT(p, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *tx_malloc(size_t bytes) { return checked(malloc(bytes ? bytes : 1), bytes); }
+
+void *tx_calloc(size_t n, size_t size) {
+    return checked(calloc(n ? n : 1, size ? size : 1), n * size);
+}
+
+void *tx_realloc(void *p, size_t bytes) {
+    return checked(realloc(p, bytes ? bytes : 1), bytes);
+}
+
+char *tx_strdup(const char *s) { return checked(strdup(s), strlen(s) + 1); }
+
+void *tx_malloc_aligned(size_t bytes) {
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    return checked(aligned_alloc(64, rounded ? rounded : 64), bytes);
+}
+
+int tx_read_file(const char *path, char **text, size_t *size, tx_err *err) {
+    *text = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return tx_error(err, TX_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0, got;
+    char *b = tx_malloc(cap);
+    /* fopen accepts a directory; fread then fails with EISDIR */
+    while ((got = fread(b + n, 1, cap - n - 1, f)) > 0)
+        if ((n += got) == cap - 1) b = tx_realloc(b, cap *= 2);
+    int bad = ferror(f) ? errno : 0;
+    fclose(f);
+    if (bad) {
+        free(b);
+        return tx_error(err, TX_EINPUT, "%s: cannot read: %s", path, strerror(bad));
+    }
+    b[n] = 0;
+    *text = b;
+    *size = n;
+    return TX_OK;
 }
 
 /* ---- random numbers ------------------------------------------------------ */
@@ -118,6 +165,29 @@ static void bind_threads(void) {
 #endif
 }
 
+size_t tx_par_min_elems = TX_PAR_DEFAULT_ELEMS;
+double tx_par_min_macs = TX_PAR_DEFAULT_MACS;
+
+void tx_set_par_min(size_t elems, double macs) {
+    int dflt = elems == 0 && macs == 0;
+    tx_par_min_elems = dflt ? TX_PAR_DEFAULT_ELEMS : elems < 1 ? 1 : elems;
+    tx_par_min_macs = dflt ? TX_PAR_DEFAULT_MACS : macs < 1 ? 1 : macs;
+}
+
+/* TAPEFORMER_PAR_MIN="ELEMS,MACS": both thresholds (tests set "1,1"). */
+static void par_min_from_env(void) {
+    const char *s = getenv("TAPEFORMER_PAR_MIN");
+    if (!s || !*s) return;
+    char *end;
+    double e = strtod(s, &end), m = e;
+    if (*end == ',') m = strtod(end + 1, &end);
+    if (*end || !(e >= 0 && m >= 0)) {
+        fprintf(stderr, "tapeformer: TAPEFORMER_PAR_MIN='%s' ignored: expected ELEMS,MACS\n", s);
+        return;
+    }
+    tx_set_par_min((size_t)e, m);
+}
+
 void tx_zero(tx_real *p, size_t n) {
     const size_t chunk = 1 << 16; /* elements */
     const long nch = (long)((n + chunk - 1) / chunk);
@@ -134,6 +204,7 @@ void tx_set_threads(int n) {
 #else
     (void)n;
 #endif
+    par_min_from_env();
     bind_threads();
 }
 

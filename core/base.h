@@ -53,17 +53,40 @@ int tx_rng_int(tx_rng *r, int lo, int hi); /* uniform in [lo, hi] */
  * Used by dropout so masks do not depend on how threads split the work. */
 double tx_hash_uniform(uint64_t key, uint64_t i);
 
-/* Work from which a loop or product is split over the threads. A parallel
- * region costs a few microseconds on a quiet machine, but on a virtual one
- * each is a chance to wait for a CPU the host has lent elsewhere: with
- * thresholds 16 times lower, the tiny benchmark model (d_model 64) had some
- * steps 10% faster, its slowest 3 times slower, and a 40% slower mean. */
-#ifndef TX_PAR_MIN_ELEMS
-#define TX_PAR_MIN_ELEMS (1 << 18) /* elementwise and row-wise ops */
-#endif
-#ifndef TX_PAR_MIN_MACS
-#define TX_PAR_MIN_MACS (1 << 24) /* matrix products: multiply-adds */
-#endif
+/* Work from which a loop or product is split over the threads: elementwise
+ * and row-wise ops from TX_PAR_MIN_ELEMS elements, matrix products from
+ * TX_PAR_MIN_MACS multiply-adds. A parallel region costs a few microseconds
+ * on a quiet machine, but on a virtual one each is a chance to wait for a CPU
+ * the host has lent elsewhere: with thresholds 16 times lower, the tiny
+ * benchmark model (d_model 64) had some steps 10% faster, its slowest 3 times
+ * slower, and a 40% slower mean. Tests lower them to 1 so that every parallel
+ * path runs on small inputs (tx_set_par_min, or the environment variable
+ * TAPEFORMER_PAR_MIN="ELEMS,MACS" read by tx_set_threads). */
+#define TX_PAR_DEFAULT_ELEMS (1 << 18)
+#define TX_PAR_DEFAULT_MACS (1 << 24)
+extern size_t tx_par_min_elems;
+extern double tx_par_min_macs;
+#define TX_PAR_MIN_ELEMS tx_par_min_elems
+#define TX_PAR_MIN_MACS tx_par_min_macs
+/* Sets both thresholds (values < 1 count as 1); 0, 0 restores the defaults. */
+void tx_set_par_min(size_t elems, double macs);
+
+/* The one checked allocator: like malloc, calloc, realloc and strdup, but
+ * abort with the size asked for when the heap is exhausted (activations,
+ * parameters and buffers cannot be recovered from). Free with free(). */
+void *tx_malloc(size_t bytes);
+void *tx_calloc(size_t n, size_t size);
+void *tx_realloc(void *p, size_t bytes);
+char *tx_strdup(const char *s);
+/* 64-byte aligned (for vector loads); free with free(). */
+void *tx_malloc_aligned(size_t bytes);
+
+/* The one whole-file reader: *text gets the file's bytes and a NUL after
+ * them (malloc'd, the caller frees), *size their count. Returns TX_OK, or
+ * TX_EINPUT (an input that cannot be read is bad input) with "PATH: cannot
+ * open: REASON" or "PATH: cannot read: REASON" (a directory: "Is a
+ * directory"), *text NULL. */
+int tx_read_file(const char *path, char **text, size_t *size, tx_err *err);
 
 /* p[0..n) = 0, split over the threads when n is large: zeroing gradients
  * is a pass over memory like any other, and run on one thread it would be

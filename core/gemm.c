@@ -142,8 +142,7 @@ static void make_buf_key(void) {
 static tx_real *thread_buffers(void) {
     static __thread tx_real *buf;
     if (!buf) {
-        buf = aligned_alloc(VBYTES, sizeof(tx_real) * ((size_t)KC * NC + MC * KC));
-        TX_ASSERT(buf, "tx_gemm: out of memory for packing buffers");
+        buf = tx_malloc_aligned(sizeof(tx_real) * ((size_t)KC * NC + MC * KC));
         pthread_once(&buf_once, make_buf_key);
         pthread_setspecific(buf_key, buf);
     }

@@ -1,7 +1,7 @@
 /* gradcheck.h: checks analytic gradients against central finite differences,
  * as torch.autograd.gradcheck (eps 1e-6, atol 1e-5, rtol 1e-3). Meaningful in
- * the double build (TX_DOUBLE). A named case runs one op or layer on several
- * shapes; the `gradcheck` command runs every case. */
+ * the double build (TX_DOUBLE). The checks themselves (every op and layer)
+ * live in gradcheck/, outside the library. */
 #ifndef TX_GRADCHECK_H
 #define TX_GRADCHECK_H
 
@@ -36,13 +36,5 @@ long tx_gradcheck(tx_params *leaves, tx_gc_fn fn, void *ctx, tx_gc_stats *st);
 tx_tensor *tx_gc_project(tx_tape *tp, tx_tensor *out, uint64_t seed);
 /* Fills every leaf with U(-1, 1) from seed. */
 void tx_gc_randomize(tx_params *leaves, uint64_t seed);
-
-/* A named check: run() calls tx_gradcheck on a few shapes. */
-typedef struct tx_gc_case {
-    const char *name;
-    void (*run)(tx_gc_stats *st);
-} tx_gc_case;
-
-extern const tx_gc_case tx_gc_core_cases[]; /* NULL-terminated by name */
 
 #endif

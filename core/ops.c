@@ -134,24 +134,36 @@ tx_tensor *tx_mul(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
 
 /* ==== scale =============================================================== */
 
+typedef struct scale_state {
+    tx_real s;
+} scale_state;
+
 static void scale_backward(tx_node *n) {
+    const scale_state *st = n->saved;
     tx_tensor *a = n->in[0];
-    tx_real s = (tx_real)n->f[0];
-    for (size_t i = 0; i < a->size; i++) a->grad[i] += s * n->out->grad[i];
+    for (size_t i = 0; i < a->size; i++) a->grad[i] += st->s * n->out->grad[i];
 }
 
 tx_tensor *tx_scale(tx_tape *tp, tx_tensor *a, tx_real s) {
     tx_tensor *out = output_like(tp, a, a, NULL);
     for (size_t i = 0; i < a->size; i++) out->data[i] = s * a->data[i];
     tx_node *n = tx_op_record(tp, "scale", scale_backward, out, a, NULL, NULL);
-    if (n) n->f[0] = s;
+    scale_state *st = tx_op_save(tp, n, sizeof *st);
+    if (st) st->s = s;
     return out;
 }
 
 /* ==== matmul ============================================================== */
-/* Saved: i = {M, N, K, ta, tb, batch, b_shared}. With C = op(A)·op(B):
+/* With C = op(A)·op(B):
  *   dA += dC·op(B)ᵀ  (stored as op: A [K, M] gets op(B)·dCᵀ),
  *   dB += op(A)ᵀ·dC  (B [N, K] gets dCᵀ·op(A)). */
+
+typedef struct matmul_state {
+    int M, N, K;  /* one product: op(A) [M, K], op(B) [K, N] */
+    int ta, tb;   /* transpose flags */
+    int batch;    /* products (a's leading dimensions, unless folded into M) */
+    int shared;   /* b is 2-D, the same for every product */
+} matmul_state;
 
 static void matmul_grads(const tx_real *A, tx_real *dA, const tx_real *B,
                          tx_real *dB, const tx_real *dC, int M, int N, int K,
@@ -168,9 +180,10 @@ static void matmul_grads(const tx_real *A, tx_real *dA, const tx_real *B,
 }
 
 static void matmul_backward(tx_node *n) {
+    const matmul_state *s = n->saved;
     tx_tensor *a = n->in[0], *b = n->in[1];
-    int M = n->i[0], N = n->i[1], K = n->i[2], ta = n->i[3], tb = n->i[4];
-    int batch = n->i[5], shared = n->i[6];
+    const int M = s->M, N = s->N, K = s->K, ta = s->ta, tb = s->tb;
+    const int batch = s->batch, shared = s->shared;
     size_t sa = (size_t)M * K, sb = shared ? 0 : (size_t)K * N,
            sc = (size_t)M * N;
     const tx_real *g = n->out->grad;
@@ -226,10 +239,8 @@ tx_tensor *tx_matmul(tx_tape *tp, tx_tensor *a, tx_tensor *b, int ta, int tb) {
                     tb, out->data + t * sc, N, 0);
     }
     tx_node *n = tx_op_record(tp, "matmul", matmul_backward, out, a, b, NULL);
-    if (n) {
-        int v[7] = {M, N, K, ta, tb, batch, shared};
-        memcpy(n->i, v, sizeof v);
-    }
+    matmul_state *s = tx_op_save(tp, n, sizeof *s);
+    if (s) *s = (matmul_state){M, N, K, ta, tb, batch, shared};
     return out;
 }
 
@@ -362,12 +373,14 @@ static void softmax_row(const tx_real *x, tx_real s, const tx_real *m,
     for (int j = 0; j < n; j++) y[j] *= inv;
 }
 
-/* dx = y ⊙ (dy − Σ dy⊙y), scaled by s, added to dx. */
+/* s·y ⊙ (dy − Σ dy⊙y) added to dx, or (add 0) stored there; dx may be dy
+ * when storing. */
 static void softmax_row_backward(const tx_real *y, const tx_real *dy,
-                                 tx_real *dx, tx_real s, int n) {
+                                 tx_real *dx, tx_real s, int n, int add) {
     double dot = 0;
     for (int j = 0; j < n; j++) dot += (double)dy[j] * y[j];
-    for (int j = 0; j < n; j++) dx[j] += s * y[j] * (dy[j] - (tx_real)dot);
+    for (int j = 0; j < n; j++)
+        dx[j] = (add ? dx[j] : 0) + s * y[j] * (dy[j] - (tx_real)dot);
 }
 
 /* 4-D-padded leading index of row r of a tensor with the given shape. */
@@ -389,7 +402,7 @@ static void softmax_backward(tx_node *n) {
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++)
         softmax_row_backward(y->data + r * c, y->grad + r * c,
-                             x->grad + r * c, 1, c);
+                             x->grad + r * c, 1, c, 1);
 }
 
 tx_tensor *tx_softmax(tx_tape *tp, tx_tensor *x, const tx_tensor *mask) {
@@ -425,8 +438,7 @@ static void log_softmax_backward(tx_node *n) {
     }
 }
 
-/* log Σ_j exp(x_j), stable. */
-static double logsumexp(const tx_real *x, int n) {
+double tx_logsumexp(const tx_real *x, int n) {
     tx_real mx = x[0];
     for (int j = 1; j < n; j++)
         if (x[j] > mx) mx = x[j];
@@ -444,7 +456,7 @@ tx_tensor *tx_log_softmax(tx_tape *tp, tx_tensor *x) {
     int c = tx_last(x);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
-        double lse = logsumexp(x->data + r * c, c);
+        double lse = tx_logsumexp(x->data + r * c, c);
         for (int j = 0; j < c; j++)
             out->data[r * c + j] = (tx_real)(x->data[r * c + j] - lse);
     }
@@ -453,18 +465,23 @@ tx_tensor *tx_log_softmax(tx_tape *tp, tx_tensor *x) {
 }
 
 /* ==== cross-entropy (fused with log-softmax) ============================= */
-/* Saved: lse [N] (log Σ exp per row), targets [N] (copied), f = {e, count},
- * i = {ignore_index}. */
+
+typedef struct cross_entropy_state {
+    const double *lse;  /* [rows] log Σ exp of each row */
+    const int *targets; /* [rows] copied */
+    double e;           /* label smoothing */
+    double count;       /* rows not ignored */
+    int ignore;         /* ignore_index */
+} cross_entropy_state;
 
 static void cross_entropy_backward(tx_node *n) {
     /* In the forward pass this was, for each counted row,
      *   loss = (1/count)·Σ_rows −(1−e)·(x_y − lse) − (e/V)·Σ_c (x_c − lse),
      * so dloss/dx_c = (1/count)·(p_c − (1−e)·[c = y] − e/V), p = softmax(x). */
+    const cross_entropy_state *s = n->saved;
     tx_tensor *x = n->in[0];
-    const double *lse = n->saved;
-    const int *tg = n->aux;
-    double e = n->f[0], count = n->f[1];
-    int ignore = n->i[0], V = tx_last(x);
+    const double *lse = s->lse, e = s->e, count = s->count;
+    const int *tg = s->targets, ignore = s->ignore, V = tx_last(x);
     if (count == 0) return;
     double g = n->out->grad[0] / count;
     size_t rows = tx_rows(x);
@@ -497,7 +514,7 @@ tx_tensor *tx_cross_entropy(tx_tape *tp, tx_tensor *logits, const int *targets,
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
         const tx_real *xr = x->data + r * V;
-        lse[r] = logsumexp(xr, V);
+        lse[r] = tx_logsumexp(xr, V);
         if (targets[r] == ignore_index) continue;
         double sum = row_sum(xr, V);
         loss[r] = -(1 - e) * (xr[targets[r]] - lse[r]) - e / V * (sum - V * lse[r]);
@@ -510,20 +527,22 @@ tx_tensor *tx_cross_entropy(tx_tape *tp, tx_tensor *logits, const int *targets,
     out->data[0] = (tx_real)(count ? total / count : 0);
     tx_node *n = tx_op_record(tp, "cross_entropy", cross_entropy_backward, out,
                               x, NULL, NULL);
-    if (n) {
+    cross_entropy_state *s = tx_op_save(tp, n, sizeof *s);
+    if (s) {
         int *tg = tx_tape_alloc(tp, rows * sizeof *tg);
         memcpy(tg, targets, rows * sizeof *tg);
-        n->saved = lse;
-        n->aux = tg;
-        n->f[0] = e;
-        n->f[1] = count;
-        n->i[0] = ignore_index;
+        *s = (cross_entropy_state){lse, tg, e, count, ignore_index};
     }
     return out;
 }
 
 /* ==== layer norm (fused) ================================================== */
-/* Saved: mean [N], rstd [N] (double), i = {N, C}. */
+
+typedef struct layer_norm_state {
+    int N, C;           /* rows, channels */
+    const double *mean; /* [N] */
+    const double *rstd; /* [N] 1 / sqrt(var + eps) */
+} layer_norm_state;
 
 /* Σ g[j] and Σ g[j]·x̂[j] with g = dy·w and x̂ = (x − mu)·r. */
 static void row_sums_g(const tx_real *dy, const tx_real *w, const tx_real *x,
@@ -549,10 +568,11 @@ static void layer_norm_backward(tx_node *n) {
     /* In the forward pass this was, per row, x̂ = (x − μ)·r with
      * r = 1/sqrt(var + eps), and y = x̂·w + b. With g = dy·w:
      *   dx = r·(g − mean(g) − x̂·mean(g·x̂)),  dw = Σ_rows dy·x̂,  db = Σ_rows dy. */
+    const layer_norm_state *s = n->saved;
     tx_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    const double *mean = n->saved, *rstd = mean + n->i[0];
+    const double *mean = s->mean, *rstd = s->rstd;
     const tx_real *dy = n->out->grad;
-    int N = n->i[0], C = n->i[1];
+    const int N = s->N, C = s->C;
     if (x->grad) {
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
         for (int r = 0; r < N; r++) {
@@ -614,22 +634,23 @@ tx_tensor *tx_layer_norm(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b,
         if (stats) stats[r] = mu, stats[N + r] = rs;
     }
     tx_node *n = tx_op_record(tp, "layer_norm", layer_norm_backward, out, x, w, b);
-    if (n) {
-        n->saved = stats;
-        n->i[0] = N;
-        n->i[1] = C;
-    }
+    layer_norm_state *s = tx_op_save(tp, n, sizeof *s);
+    if (s) *s = (layer_norm_state){N, C, stats, stats + N};
     return out;
 }
 
 /* ==== embedding =========================================================== */
-/* Saved: ids [B·T] (copied). */
+
+typedef struct embedding_state {
+    const int *ids; /* [B·T] copied */
+} embedding_state;
 
 static void embedding_backward(tx_node *n) {
     /* Scatter-add: rows with the same id collect every occurrence. Threads
      * own disjoint column blocks, so no two write the same element. */
+    const embedding_state *s = n->saved;
     tx_tensor *table = n->in[0];
-    const int *ids = n->aux;
+    const int *ids = s->ids;
     int C = table->shape[1], rows = (int)(n->out->size / (size_t)C);
     const tx_real *g = n->out->grad;
     int nblk = (C + 31) / 32;
@@ -657,26 +678,32 @@ tx_tensor *tx_embedding(tx_tape *tp, tx_tensor *table, const int *ids, int B,
         memcpy(out->data + (size_t)r * C, table->data + (size_t)ids[r] * C,
                (size_t)C * sizeof(tx_real));
     tx_node *n = tx_op_record(tp, "embedding", embedding_backward, out, table, NULL, NULL);
-    if (n) {
+    embedding_state *s = tx_op_save(tp, n, sizeof *s);
+    if (s) {
         int *copy = tx_tape_alloc(tp, (size_t)B * T * sizeof *copy);
         memcpy(copy, ids, (size_t)B * T * sizeof *copy);
-        n->aux = copy;
+        s->ids = copy;
     }
     return out;
 }
 
 /* ==== dropout ============================================================= */
-/* Saved: the stream key and p; the mask is recomputed, not stored. */
+/* The mask is recomputed from the key, not stored. */
+
+typedef struct dropout_state {
+    uint64_t key; /* the mask's stream */
+    double p;
+} dropout_state;
 
 static tx_real dropout_factor(uint64_t key, size_t i, double p) {
     return tx_hash_uniform(key, i) < p ? 0 : (tx_real)(1 / (1 - p));
 }
 
 static void dropout_backward(tx_node *n) {
+    const dropout_state *s = n->saved;
     tx_tensor *x = n->in[0];
-    uint64_t key;
-    memcpy(&key, n->i, sizeof key);
-    double p = n->f[0];
+    const uint64_t key = s->key;
+    const double p = s->p;
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t i = 0; i < x->size; i++)
         x->grad[i] += n->out->grad[i] * dropout_factor(key, i, p);
@@ -691,10 +718,8 @@ tx_tensor *tx_dropout(tx_tape *tp, tx_tensor *x, tx_real p) {
     for (size_t i = 0; i < x->size; i++)
         out->data[i] = x->data[i] * dropout_factor(key, i, p);
     tx_node *n = tx_op_record(tp, "dropout", dropout_backward, out, x, NULL, NULL);
-    if (n) {
-        memcpy(n->i, &key, sizeof key);
-        n->f[0] = p;
-    }
+    dropout_state *s = tx_op_save(tp, n, sizeof *s);
+    if (s) *s = (dropout_state){key, p};
     return out;
 }
 
@@ -728,8 +753,11 @@ tx_tensor *tx_reshape(tx_tape *tp, tx_tensor *x, int ndim, ...) {
 }
 
 /* ==== permute ============================================================= */
-/* Saved: i = perm. out[o] = x[perm-mapped o]; backward scatters
- * the same map in reverse. */
+/* out[o] = x[perm-mapped o]; backward scatters the same map in reverse. */
+
+typedef struct permute_state {
+    int perm[TX_MAXDIM];
+} permute_state;
 
 /* Visits out in order; src walks x with x's strides permuted. dir 0 copies
  * x→out, dir 1 adds out→x (for gradients). Each out element maps to one x
@@ -767,8 +795,9 @@ static void pad4(const tx_tensor *x, const int *perm, int xs[4], int p4[4]) {
 }
 
 static void permute_backward(tx_node *n) {
+    const permute_state *s = n->saved;
     int xs[4], p4[4];
-    pad4(n->in[0], n->i, xs, p4);
+    pad4(n->in[0], s->perm, xs, p4);
     permute_walk(n->in[0]->grad, n->out->grad, xs, p4, 1);
 }
 
@@ -785,7 +814,8 @@ tx_tensor *tx_permute(tx_tape *tp, tx_tensor *x, const int *perm) {
     pad4(x, perm, xs, p4);
     permute_walk(x->data, out->data, xs, p4, 0);
     tx_node *n = tx_op_record(tp, "permute", permute_backward, out, x, NULL, NULL);
-    if (n) memcpy(n->i, perm, (size_t)x->ndim * sizeof(int));
+    permute_state *s = tx_op_save(tp, n, sizeof *s);
+    if (s) memcpy(s->perm, perm, (size_t)x->ndim * sizeof(int));
     return out;
 }
 
@@ -805,9 +835,14 @@ tx_tensor *tx_merge_heads(tx_tape *tp, tx_tensor *x) {
 
 /* ==== sum and mean ======================================================== */
 
+typedef struct sum_state {
+    double scale; /* 1 (sum) or 1/size (mean) */
+} sum_state;
+
 static void sum_backward(tx_node *n) {
+    const sum_state *s = n->saved;
     tx_tensor *x = n->in[0];
-    tx_real g = n->out->grad[0] * (tx_real)n->f[0];
+    tx_real g = n->out->grad[0] * (tx_real)s->scale;
     for (size_t i = 0; i < x->size; i++) x->grad[i] += g;
 }
 
@@ -819,7 +854,8 @@ static tx_tensor *reduce_all(tx_tape *tp, tx_tensor *x, double scale,
     tx_tensor *out = tx_op_output(tp, 1, &one, x, NULL, NULL);
     out->data[0] = (tx_real)(s * scale);
     tx_node *n = tx_op_record(tp, op, sum_backward, out, x, NULL, NULL);
-    if (n) n->f[0] = scale;
+    sum_state *st = tx_op_save(tp, n, sizeof *st);
+    if (st) st->scale = scale;
     return out;
 }
 
@@ -829,18 +865,23 @@ tx_tensor *tx_mean(tx_tape *tp, tx_tensor *x) {
 }
 
 /* ==== attention (fused) =================================================== */
-/* Saved: the probabilities P [B, H, Tq, Tk] (the `probs` tensor), f = {scale}. */
+
+typedef struct attention_state {
+    const tx_tensor *P; /* [B, H, Tq, Tk] probabilities (the `probs` tensor) */
+    tx_real *dP;        /* [B·H·Tq·Tk] scratch for backward */
+    tx_real scale;
+} attention_state;
 
 static void attention_backward(tx_node *n) {
     /* In the forward pass this was, per (b, h): S = s·q·kᵀ + mask,
      * P = softmax(S), O = P·v. Hence dV = Pᵀ·dO, dP = dO·vᵀ,
      * dS = P ⊙ (dP − rowsum(dP ⊙ P)), dq = s·dS·k, dk = s·dSᵀ·q. */
+    const attention_state *st = n->saved;
     tx_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
-    const tx_tensor *P = n->saved;
+    const tx_tensor *P = st->P;
     int BH = q->shape[0] * q->shape[1], Tq = q->shape[2], Tk = k->shape[2],
         D = q->shape[3];
-    tx_real s = (tx_real)n->f[0];
-    tx_real *scratch = n->aux ? (tx_real *)n->aux : NULL;
+    tx_real s = st->scale;
 #pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D >= TX_PAR_MIN_MACS)
     for (int t = 0; t < BH; t++) {
         const tx_real *p = P->data + (size_t)t * Tq * Tk;
@@ -848,18 +889,14 @@ static void attention_backward(tx_node *n) {
         const tx_real *qt = q->data + (size_t)t * Tq * D;
         const tx_real *kt = k->data + (size_t)t * Tk * D;
         const tx_real *vt = v->data + (size_t)t * Tk * D;
-        tx_real *dP = scratch + (size_t)t * Tq * Tk;
+        tx_real *dP = st->dP + (size_t)t * Tq * Tk;
         if (v->grad) tx_gemm(Tk, D, Tq, p, Tk, 1, dO, D, 0, v->grad + (size_t)t * Tk * D, D, 1);
         if (!q->grad && !k->grad) continue;
         tx_gemm(Tq, Tk, D, dO, D, 0, vt, D, 1, dP, Tk, 0);
         /* dP becomes s·dS in place. */
-        for (int i = 0; i < Tq; i++) {
-            const tx_real *pr = p + (size_t)i * Tk;
-            tx_real *dr = dP + (size_t)i * Tk;
-            double dot = 0;
-            for (int j = 0; j < Tk; j++) dot += (double)dr[j] * pr[j];
-            for (int j = 0; j < Tk; j++) dr[j] = s * pr[j] * (dr[j] - (tx_real)dot);
-        }
+        for (int i = 0; i < Tq; i++)
+            softmax_row_backward(p + (size_t)i * Tk, dP + (size_t)i * Tk,
+                                 dP + (size_t)i * Tk, s, Tk, 0);
         if (q->grad) tx_gemm(Tq, D, Tk, dP, Tk, 0, kt, D, 0, q->grad + (size_t)t * Tq * D, D, 1);
         if (k->grad) tx_gemm(Tk, D, Tq, dP, Tk, 1, qt, D, 0, k->grad + (size_t)t * Tk * D, D, 1);
     }
@@ -889,11 +926,8 @@ tx_tensor *tx_attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v,
                 out->data + (size_t)t * Tq * D, D, 0);
     }
     tx_node *n = tx_op_record(tp, "attention", attention_backward, out, q, k, v);
-    if (n) {
-        n->saved = P;
-        n->aux = tx_tape_alloc(tp, P->size * sizeof(tx_real)); /* dP scratch */
-        n->f[0] = scale;
-    }
+    attention_state *st = tx_op_save(tp, n, sizeof *st);
+    if (st) *st = (attention_state){P, tx_tape_alloc(tp, P->size * sizeof(tx_real)), scale};
     if (probs) *probs = P;
     return out;
 }

@@ -33,6 +33,9 @@ tx_tensor *tx_gelu(tx_tape *tp, tx_tensor *x); /* exact: x·Φ(x), as PyTorch */
  * every key excluded gives all zeros (PyTorch gives NaN). */
 tx_tensor *tx_softmax(tx_tape *tp, tx_tensor *x, const tx_tensor *mask);
 tx_tensor *tx_log_softmax(tx_tape *tp, tx_tensor *x);
+/* log Σ_j exp(x[j]) over x [n], n >= 1, in double and stable: the row
+ * kernel of log_softmax and cross_entropy, for callers off the tape. */
+double tx_logsumexp(const tx_real *x, int n);
 
 /* Mean over the rows of logits [..., V] whose target is not ignore_index of
  * the cross-entropy with label smoothing e: per row

@@ -102,6 +102,10 @@ tx_node *tx_op_record(tx_tape *tp, const char *op, tx_backward_fn bw,
     return n;
 }
 
+void *tx_op_save(tx_tape *tp, tx_node *n, size_t bytes) {
+    return n ? (n->saved = tx_arena_alloc(&tp->arena, bytes)) : NULL;
+}
+
 void tx_tape_backward(tx_tape *tp, tx_tensor *loss) {
     TX_ASSERT(loss->size == 1 && loss->grad,
               "tx_tape_backward: loss must be one element with a gradient "

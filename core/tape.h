@@ -14,10 +14,7 @@ struct tx_node {
     tx_backward_fn backward; /* reads out->grad, accumulates into in[i]->grad */
     tx_tensor *out;
     tx_tensor *in[4];        /* unused slots NULL */
-    void *saved;             /* op-specific values saved by forward (arena) */
-    const void *aux;         /* op-specific borrowed data (token ids, ...) */
-    double f[2];             /* op-specific scalars */
-    int i[8];                /* op-specific integers */
+    void *saved;             /* the op's own state struct (arena), or NULL */
     tx_node *prev;
 };
 
@@ -65,6 +62,10 @@ tx_tensor *tx_op_output(tx_tape *tp, int ndim, const int *shape,
 tx_node *tx_op_record(tx_tape *tp, const char *op, tx_backward_fn bw,
                       tx_tensor *out, tx_tensor *a, tx_tensor *b,
                       tx_tensor *c);
+/* Arena memory of `bytes` for the op's saved state, hung on n as n->saved;
+ * NULL when n is NULL (nothing recorded, nothing to save). Each op declares
+ * its state as a struct: `matmul_state *s = tx_op_save(tp, n, sizeof *s);`. */
+void *tx_op_save(tx_tape *tp, tx_node *n, size_t bytes);
 /* Non-NULL grad means "needs a gradient". */
 static inline int tx_needs_grad(const tx_tensor *t) { return t && t->grad; }
 

@@ -25,21 +25,14 @@ int tx_same_shape(const tx_tensor *a, const tx_tensor *b) {
 int tx_last(const tx_tensor *t) { return t->shape[t->ndim - 1]; }
 size_t tx_rows(const tx_tensor *t) { return t->size / (size_t)tx_last(t); }
 
-static void *xmalloc(size_t bytes) {
-    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    TX_ASSERT(p, "out of memory allocating %zu bytes", bytes);
-    return p;
-}
-
 /* ---- arena --------------------------------------------------------------- */
 
 static void push_chunk(tx_arena *a, size_t cap) {
     if (a->n == a->capn) {
         a->capn = a->capn ? 2 * a->capn : 8;
-        a->chunks = realloc(a->chunks, (size_t)a->capn * sizeof *a->chunks);
-        TX_ASSERT(a->chunks, "out of memory growing the arena");
+        a->chunks = tx_realloc(a->chunks, (size_t)a->capn * sizeof *a->chunks);
     }
-    a->chunks[a->n++] = (tx_arena_chunk){xmalloc(cap), cap, 0};
+    a->chunks[a->n++] = (tx_arena_chunk){tx_malloc_aligned(cap), cap, 0};
     a->mallocs++;
 }
 
@@ -94,10 +87,8 @@ tx_tensor *tx_params_new(tx_params *p, const char *name, int init, int ndim,
               "tx_params_new(%s): %d dimensions (1..%d allowed)", name, ndim,
               TX_MAXDIM);
     TX_ASSERT(!tx_params_find(p, name), "tx_params_new: duplicate name %s", name);
-    tx_tensor *t = calloc(1, sizeof *t);
-    char *copy = strdup(name);
-    TX_ASSERT(t && copy, "out of memory declaring %s", name);
-    t->name = copy;
+    tx_tensor *t = tx_calloc(1, sizeof *t);
+    t->name = tx_strdup(name);
     t->ndim = ndim;
     t->size = 1;
     va_list ap;
@@ -111,9 +102,8 @@ tx_tensor *tx_params_new(tx_params *p, const char *name, int init, int ndim,
     va_end(ap);
     if (p->n == p->cap) {
         p->cap = p->cap ? 2 * p->cap : 64;
-        p->list = realloc(p->list, (size_t)p->cap * sizeof *p->list);
-        p->init = realloc(p->init, (size_t)p->cap);
-        TX_ASSERT(p->list && p->init, "out of memory declaring %s", name);
+        p->list = tx_realloc(p->list, (size_t)p->cap * sizeof *p->list);
+        p->init = tx_realloc(p->init, (size_t)p->cap);
     }
     p->init[p->n] = (unsigned char)init;
     p->list[p->n++] = t;
@@ -124,8 +114,8 @@ tx_tensor *tx_params_new(tx_params *p, const char *name, int init, int ndim,
 void tx_params_alloc(tx_params *p) {
     TX_ASSERT(!p->data, "tx_params_alloc: already allocated");
     size_t bytes = (p->size ? p->size : 1) * sizeof(tx_real);
-    p->data = xmalloc(bytes);
-    p->grad = xmalloc(bytes);
+    p->data = tx_malloc_aligned(bytes);
+    p->grad = tx_malloc_aligned(bytes);
     memset(p->data, 0, bytes);
     memset(p->grad, 0, bytes);
     size_t off = 0;

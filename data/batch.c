@@ -12,11 +12,11 @@ void tx_batch_alloc(tx_batch *b, int max_b, int max_src, int max_tgt) {
     b->cap_ts = max_src;
     b->cap_tt = max_src + max_tgt + 1; /* room for the decoder-only layout */
     size_t nb = (size_t)max_b * sizeof(int);
-    b->src = tx_data_xmalloc(nb * (size_t)b->cap_ts);
-    b->tgt_in = tx_data_xmalloc(nb * (size_t)b->cap_tt);
-    b->tgt_out = tx_data_xmalloc(nb * (size_t)b->cap_tt);
-    b->src_len = tx_data_xmalloc(nb);
-    b->tgt_len = tx_data_xmalloc(nb);
+    b->src = tx_malloc(nb * (size_t)b->cap_ts);
+    b->tgt_in = tx_malloc(nb * (size_t)b->cap_tt);
+    b->tgt_out = tx_malloc(nb * (size_t)b->cap_tt);
+    b->src_len = tx_malloc(nb);
+    b->tgt_len = tx_malloc(nb);
 }
 
 void tx_batch_free(tx_batch *b) {

@@ -33,11 +33,11 @@ static void generate_valid(tx_data *d) {
     const tx_data_config *c = &d->cfg;
     int K = c->valid_examples, room = d->max_src + d->max_tgt, size = 1;
     size_t cap = tx_task_text_cap(c);
-    d->valid = tx_data_xmalloc((size_t)K * sizeof *d->valid);
-    d->text[1] = tx_data_xmalloc((size_t)K * 2 * cap);
-    d->ids[1] = tx_data_xmalloc((size_t)K * (size_t)room * sizeof(int));
+    d->valid = tx_malloc((size_t)K * sizeof *d->valid);
+    d->text[1] = tx_malloc((size_t)K * 2 * cap);
+    d->ids[1] = tx_malloc((size_t)K * (size_t)room * sizeof(int));
     while (size < 2 * K) size *= 2;
-    int *seen = tx_data_xmalloc((size_t)size * sizeof *seen); /* open addressing */
+    int *seen = tx_malloc((size_t)size * sizeof *seen); /* open addressing */
     memset(seen, 0xff, (size_t)size * sizeof *seen);
     tx_rng r;
     tx_rng_seed(&r, c->seed ^ VALID_STREAM);
@@ -77,8 +77,8 @@ static int open_generated(tx_data *d, tx_err *err) {
     tx_task_vocab(c, &d->vocab);
     tx_task_max_tokens(c, &d->max_src, &d->max_tgt);
     size_t cap = tx_task_text_cap(c);
-    d->text[0] = tx_data_xmalloc(2 * cap);
-    d->ids[0] = tx_data_xmalloc((size_t)(d->max_src + d->max_tgt) * sizeof(int));
+    d->text[0] = tx_malloc(2 * cap);
+    d->ids[0] = tx_malloc((size_t)(d->max_src + d->max_tgt) * sizeof(int));
     d->sample.src = d->text[0];
     d->sample.tgt = d->text[0] + cap;
     generate_valid(d);
@@ -99,7 +99,7 @@ static const tx_example *next_generated(tx_data *d) {
 static int *encode_all(const tx_vocab *v, tx_example *ex, int n) {
     size_t total = 0;
     for (int i = 0; i < n; i++) total += (size_t)(ex[i].src_len + ex[i].tgt_len);
-    int *ids = tx_data_xmalloc(total * sizeof *ids), *w = ids;
+    int *ids = tx_malloc(total * sizeof *ids), *w = ids;
     for (int i = 0; i < n; i++)
         w = encode(v, &ex[i], w, ex[i].src_len, ex[i].tgt_len);
     return ids;
@@ -112,7 +112,7 @@ static void build_tsv_vocab(tx_data *d) {
     size_t total = 0, k = 0;
     for (int i = 0; i < d->n_train; i++)
         total += (size_t)(d->train[i].src_len + d->train[i].tgt_len);
-    tx_span *t = tx_data_xmalloc(total * sizeof *t);
+    tx_span *t = tx_malloc(total * sizeof *t);
     for (int i = 0; i < d->n_train; i++)
         for (int side = 0; side < 2; side++) {
             const char *p = side ? d->train[i].tgt : d->train[i].src, *tok;
@@ -131,7 +131,7 @@ static int hold_out(tx_data *d, tx_err *err) {
         low = fmin(low, tx_held_out_score(d->cfg.seed, d->train[i].src));
     double cut = fmax(TX_HOLD_OUT, nextafter(low, 2));
     int n = d->n_train;
-    d->valid = tx_data_xmalloc((size_t)n * sizeof *d->valid);
+    d->valid = tx_malloc((size_t)n * sizeof *d->valid);
     d->n_train = 0;
     for (int i = 0; i < n; i++) {
         int held = tx_held_out_score(d->cfg.seed, d->train[i].src) < cut;
@@ -181,7 +181,7 @@ static int open_tsv(tx_data *d, tx_err *err) {
     if (d->n_valid > c->valid_examples) d->n_valid = c->valid_examples;
     max_lengths(d, d->train, d->n_train);
     max_lengths(d, d->valid, d->n_valid);
-    d->order = tx_data_xmalloc((size_t)d->n_train * sizeof *d->order);
+    d->order = tx_malloc((size_t)d->n_train * sizeof *d->order);
     shuffle(d);
     return TX_OK;
 }

@@ -57,6 +57,10 @@ typedef struct tx_vocab {
  * cap (then only the first cap were written). */
 int tx_vocab_encode(const tx_vocab *v, int side, const char *text, int *ids,
                     int cap);
+/* Number of tokens of text (tokenized by the side's mode) that are not in
+ * the vocabulary; the first of them goes to (*first, *first_len). */
+int tx_vocab_unknown(const tx_vocab *v, int side, const char *text, const char **first,
+                     int *first_len);
 /* ids [n] back to text: words joined by single spaces, chars concatenated;
  * PAD and BOS are skipped, EOS ends the text, UNK prints "<unk>". Writes
  * whole tokens while they fit in cap bytes (NUL included) and, like snprintf,
@@ -147,8 +151,9 @@ typedef struct tx_data {
 } tx_data;
 
 /* Builds the vocabulary and validation set of cfg's task (TSV: reads the
- * files, whose errors come back as "FILE:LINE: ..."). Returns TX_OK, TX_EINPUT
- * or TX_EIO; on failure d holds nothing. Release with tx_data_free. */
+ * files, whose errors come back as "FILE:LINE: ..."). Returns TX_OK or
+ * TX_EINPUT (unreadable files too); on failure d holds nothing. Release with
+ * tx_data_free. */
 int tx_data_open(tx_data *d, const tx_data_config *cfg, tx_err *err);
 void tx_data_free(tx_data *d);
 /* The next n training examples into b (never a validation example). */

@@ -8,13 +8,6 @@
 
 #include "data.h"
 
-/* Aborts if the heap is exhausted: like the arena, data cannot recover. */
-static inline void *tx_data_xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    TX_ASSERT(p, "out of memory allocating %zu bytes", n);
-    return p;
-}
-
 /* A token that is not NUL-terminated (a piece of a line). */
 typedef struct tx_span {
     const char *s;
@@ -50,7 +43,7 @@ double tx_task_sources(const tx_data_config *c);
 
 /* Reads a TSV file into *text (owned by the caller, also on failure) and the
  * examples *ex [*n] (malloc'd; texts point into *text, ids unset, lengths
- * counted under mode). Returns TX_OK, TX_EIO or TX_EINPUT "FILE:LINE: ...". */
+ * counted under mode). Returns TX_OK or TX_EINPUT "FILE:LINE: ...". */
 int tx_tsv_read(const char *path, int mode, char **text, tx_example **ex,
                 int *n, tx_err *err);
 

@@ -171,8 +171,8 @@ static void add_span(tx_span *t, int *n, const char *s) {
 
 void tx_task_vocab(const tx_data_config *c, tx_vocab *v) {
     int n = is_symbol_task(c->task) ? c->symbols : 10, count = n;
-    tx_span *t = tx_data_xmalloc((size_t)(n + 32) * sizeof *t);
-    char *names = tx_data_xmalloc((size_t)n * (size_t)(digits(n) + 1));
+    tx_span *t = tx_malloc((size_t)(n + 32) * sizeof *t);
+    char *names = tx_malloc((size_t)n * (size_t)(digits(n) + 1));
     for (int i = 0, off = 0; i < n; i++) {
         t[i].s = names + off;
         t[i].n = sprintf(names + off, "%d", is_symbol_task(c->task) ? i + 1 : i);

@@ -84,8 +84,8 @@ void tx_vocab_build(tx_vocab *v, int src_mode, int tgt_mode, tx_span *t,
     v->mode[TX_SRC] = src_mode;
     v->mode[TX_TGT] = tgt_mode;
     v->size = TX_NSPECIAL + (int)unique;
-    v->tok = tx_data_xmalloc((size_t)v->size * sizeof *v->tok);
-    char *w = tx_data_xmalloc(bytes);
+    v->tok = tx_malloc((size_t)v->size * sizeof *v->tok);
+    char *w = tx_malloc(bytes);
     int k = 0;
     for (int i = 0; i < TX_NSPECIAL; i++) {
         v->tok[k++] = w;
@@ -131,6 +131,15 @@ int tx_vocab_encode(const tx_vocab *v, int side, const char *text, int *ids,
     return count;
 }
 
+int tx_vocab_unknown(const tx_vocab *v, int side, const char *text, const char **first,
+                     int *first_len) {
+    const char *tok;
+    int len, n = 0;
+    while (tx_token_next(v->mode[side], &text, &tok, &len))
+        if (lookup(v, tok, len) == TX_UNK && !n++) *first = tok, *first_len = len;
+    return n;
+}
+
 /* Appends s whole, or nothing once a piece did not fit (so no code point is
  * cut); *len counts the full length either way. */
 static void append(char *out, size_t cap, size_t *len, const char *s) {
@@ -164,7 +173,7 @@ char *tx_vocab_to_string(const tx_vocab *v) {
                       mode_names[v->mode[TX_SRC]], mode_names[v->mode[TX_TGT]]);
     size_t bytes = (size_t)hn + 1;
     for (int i = TX_NSPECIAL; i < v->size; i++) bytes += strlen(v->tok[i]) + 1;
-    char *s = tx_data_xmalloc(bytes), *w = stpcpy(s, head);
+    char *s = tx_malloc(bytes), *w = stpcpy(s, head);
     for (int i = TX_NSPECIAL; i < v->size; i++) {
         w = stpcpy(w, v->tok[i]);
         *w++ = '\n';
@@ -197,7 +206,7 @@ int tx_vocab_from_string(tx_vocab *v, const char *s, tx_err *err) {
                             "vocabulary:1: expected modes 'char' or 'word'");
     }
     size_t n = 0, cap = 64;
-    tx_span *t = tx_data_xmalloc(cap * sizeof *t);
+    tx_span *t = tx_malloc(cap * sizeof *t);
     for (p = nl + 1; *p; p = nl + 1) {
         nl = strchr(p, '\n');
         int line = (int)n + 2;
@@ -209,8 +218,7 @@ int tx_vocab_from_string(tx_vocab *v, const char *s, tx_err *err) {
                             "the previous one in sorted order, ending in a "
                             "newline", line);
         }
-        if (n == cap) t = realloc(t, (cap *= 2) * sizeof *t);
-        TX_ASSERT(t, "out of memory reading a vocabulary");
+        if (n == cap) t = tx_realloc(t, (cap *= 2) * sizeof *t);
         t[n].s = p;
         t[n++].n = (int)(nl - p);
     }

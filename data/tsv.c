@@ -1,38 +1,8 @@
 /* tsv.c: reading and checking "source<TAB>target" corpora. */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "internal.h"
-
-/* The whole file plus one byte, so the last line can be NUL-terminated. */
-static int slurp(const char *path, char **buf, size_t *size, tx_err *err) {
-    *buf = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return tx_error(err, TX_EIO, "%s: cannot open: %s", path,
-                            strerror(errno));
-    struct stat st; /* fopen accepts a directory; reading it would fail */
-    if (!fstat(fileno(f), &st) && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return tx_error(err, TX_EINPUT, "%s: is a directory, expected a file",
-                        path);
-    }
-    size_t cap = 1 << 16, n = 0, got;
-    char *b = tx_data_xmalloc(cap);
-    while ((got = fread(b + n, 1, cap - n - 1, f)) > 0)
-        if ((n += got) == cap - 1) {
-            b = realloc(b, cap *= 2);
-            TX_ASSERT(b, "out of memory reading %s", path);
-        }
-    int bad = ferror(f);
-    fclose(f);
-    *buf = b;
-    *size = n;
-    if (bad) return tx_error(err, TX_EIO, "%s: read error", path);
-    return TX_OK;
-}
 
 static int count_tokens(int mode, const char *s) {
     const char *tok;
@@ -76,7 +46,8 @@ int tx_tsv_read(const char *path, int mode, char **text, tx_example **ex,
     size_t size;
     *ex = NULL;
     *n = 0;
-    int rc = slurp(path, text, &size, err), cap = 0, line = 0;
+    int rc = tx_read_file(path, text, &size, err), cap = 0, line = 0;
+    if (rc) return rc;
     char *p = *text, *end = p + size;
     if (size >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3; /* byte order mark */
     for (char *next; !rc && p < end; p = next) {
@@ -86,8 +57,7 @@ int tx_tsv_read(const char *path, int mode, char **text, tx_example **ex,
         if (e > p && e[-1] == '\r') e--;
         if (e == p) continue; /* blank lines separate nothing */
         if (*n == cap) {
-            *ex = realloc(*ex, (size_t)(cap = cap ? 2 * cap : 1024) * sizeof **ex);
-            TX_ASSERT(*ex, "out of memory reading %s", path);
+            *ex = tx_realloc(*ex, (size_t)(cap = cap ? 2 * cap : 1024) * sizeof **ex);
         }
         rc = parse_line(path, line, p, e, mode, &(*ex)[*n], err);
         *n += !rc;

@@ -9,8 +9,8 @@
 
 #include <string.h>
 
-#include "train/checkpoint.h"
-#include "train/config.h"
+#include "../io/checkpoint.h"
+#include "../io/config.h"
 
 static tx_model model;
 static tx_params params;
@@ -35,7 +35,7 @@ static void write_seed(const char *path) {
     char *vocab = tx_vocab_to_string(&v);
     tx_run_state st = {.step = 3, .data_pos = {1, 2, 3, 4, 0, 5}};
     tx_err err;
-    if (tx_checkpoint_save(path, &params, &opt, &st, cfg, vocab, &err))
+    if (tx_checkpoint_save(path, &params, &opt, &st, &(tx_model_info){cfg, vocab, 5, 6}, &err))
         fprintf(stderr, "%s\n", err.msg), exit(1);
     free(vocab);
     exit(0);

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "train/config.h"
+#include "../io/config.h"
 
 #define TEXT_CAP (1 << 16)
 

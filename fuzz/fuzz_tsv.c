@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "data/data.h"
+#include "../data/data.h"
 
 static void check_vocab_round_trip(const tx_vocab *v) {
     char *s = tx_vocab_to_string(v);

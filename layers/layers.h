@@ -1,11 +1,11 @@
 /* layers.h: the Transformer building blocks (linear, embedding, positional
  * encodings, layer norm, feed-forward, multi-head attention, encoder and
- * decoder layers) as handles to parameters declared in a tx_params, forward
- * functions that run on a tape, and the gradcheck cases covering them. */
+ * decoder layers) as handles to parameters declared in a tx_params, and
+ * forward functions that run on a tape. */
 #ifndef TX_LAYERS_H
 #define TX_LAYERS_H
 
-#include "../core/gradcheck.h"
+#include "../core/ops.h"
 
 /* Every *_declare function below declares its parameters with
  * tx_params_new under `prefix` (names as in torch.nn.Transformer's
@@ -138,9 +138,5 @@ tx_tensor *tx_dec_layer_forward(tx_tape *tp, const tx_dec_layer *l,
                                 const tx_tensor *mem_mask,
                                 tx_tensor **self_probs,
                                 tx_tensor **cross_probs);
-
-/* Gradient checks of every layer and of tiny whole models (NULL-name
- * terminated), run by the `gradcheck` command and tests/check_layers.c. */
-extern const tx_gc_case tx_gc_layer_cases[];
 
 #endif

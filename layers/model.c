@@ -92,6 +92,21 @@ int tx_model_build(tx_model *m, const tx_model_config *cfg, tx_params *p,
     return TX_OK;
 }
 
+/* Counted per op, data and gradient: per layer the q, k, v projections
+ * and their head-split copies, the probabilities and their backward
+ * scratch, the merged heads, the output projection, the dropouts, the
+ * residual adds and norms, the FFN's two products and activation. */
+double tx_model_activation_bytes(const tx_model_config *c, int B, int Ts, int Tt) {
+    double C = c->d_model, F = c->d_ff, H = c->heads, V = c->tgt_vocab;
+    double self = 24 * C + 2 * H * Tt;          /* per position: self-attention block */
+    double ffn = 8 * C + 3 * F;                 /* per position: feed-forward block */
+    double elems = B * Tt * (c->decoder_layers * (self + ffn) + 6 * C + 3 * V);
+    if (c->kind == TX_ENCODER_DECODER)
+        elems += B * Ts * (c->encoder_layers * (24 * C + 2 * H * Ts + ffn) + 6 * C) +
+                 B * Tt * c->decoder_layers * (24 * C + 2 * H * Ts);
+    return 2 * elems * sizeof(tx_real);
+}
+
 /* dropout(positions(embed(ids))): the input of either stack. */
 static tx_tensor *embed(tx_tape *tp, const tx_model *m, const tx_embed *e,
                         const tx_positions *pos, const int *ids, int B, int T) {

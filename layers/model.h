@@ -59,6 +59,12 @@ typedef struct tx_attn_maps {
 int tx_model_build(tx_model *m, const tx_model_config *cfg, tx_params *p,
                    tx_err *err);
 
+/* An estimate, from above, of the activation memory (bytes of the tape's
+ * arena) of one training forward and backward pass on a batch of B examples
+ * with sources of Ts and decoder inputs of Tt tokens, for refusing a model
+ * that cannot fit before allocating it. */
+double tx_model_activation_bytes(const tx_model_config *cfg, int B, int Ts, int Tt);
+
 /* Token arrays (src, tgt, and lengths) are borrowed until tx_tape_backward
  * has run. Lengths may be NULL (no padding); keys at positions >= length are
  * hidden from attention. maps may be NULL. */

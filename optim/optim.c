@@ -5,12 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static tx_real *zeroed(size_t n) {
-    tx_real *p = calloc(n ? n : 1, sizeof *p);
-    TX_ASSERT(p, "out of memory allocating optimizer state of %zu elements", n);
-    return p;
-}
-
 void tx_optim_init(tx_optim *o, const tx_optim_config *cfg, size_t size) {
     TX_ASSERT(cfg->name == TX_OPT_ADAM || cfg->name == TX_OPT_ADAMW ||
                   cfg->name == TX_OPT_SGD,
@@ -18,8 +12,8 @@ void tx_optim_init(tx_optim *o, const tx_optim_config *cfg, size_t size) {
     memset(o, 0, sizeof *o);
     o->cfg = *cfg;
     o->size = size;
-    o->m = zeroed(size);
-    if (cfg->name != TX_OPT_SGD) o->v = zeroed(size);
+    o->m = tx_calloc(size, sizeof(tx_real));
+    if (cfg->name != TX_OPT_SGD) o->v = tx_calloc(size, sizeof(tx_real));
 }
 
 void tx_optim_free(tx_optim *o) {
@@ -44,7 +38,7 @@ static void adam_step(tx_optim *o, tx_params *p, double lr) {
     tx_real *restrict w = p->data, *restrict m = o->m, *restrict v = o->v;
     const tx_real *restrict dw = p->grad;
     const ptrdiff_t n = (ptrdiff_t)p->size;
-#pragma omp parallel for schedule(static) if (n >= TX_PAR_MIN_ELEMS)
+#pragma omp parallel for schedule(static) if ((size_t)n >= TX_PAR_MIN_ELEMS)
     for (ptrdiff_t i = 0; i < n; i++) {
         double wi = (double)w[i] * shrink;
         double g = (double)dw[i] + l2 * wi;
@@ -63,7 +57,7 @@ static void sgd_step(tx_optim *o, tx_params *p, double lr) {
     tx_real *restrict w = p->data, *restrict buf = o->m;
     const tx_real *restrict dw = p->grad;
     const ptrdiff_t n = (ptrdiff_t)p->size;
-#pragma omp parallel for schedule(static) if (n >= TX_PAR_MIN_ELEMS)
+#pragma omp parallel for schedule(static) if ((size_t)n >= TX_PAR_MIN_ELEMS)
     for (ptrdiff_t i = 0; i < n; i++) {
         double g = (double)dw[i] + wd * (double)w[i];
         if (mom != 0) {
@@ -94,7 +88,7 @@ double tx_clip_grad_norm(tx_params *p, double max_norm) {
     const size_t n = p->size, chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
     const tx_real *g = p->grad;
     double part[NORM_CHUNKS] = {0};
-#pragma omp parallel for schedule(static) if (n >= TX_PAR_MIN_ELEMS)
+#pragma omp parallel for schedule(static) if ((size_t)n >= TX_PAR_MIN_ELEMS)
     for (int c = 0; c < NORM_CHUNKS; c++) {
         size_t lo = (size_t)c * chunk, hi = lo + chunk < n ? lo + chunk : n;
         double s = 0;
@@ -108,7 +102,7 @@ double tx_clip_grad_norm(tx_params *p, double max_norm) {
     if (isfinite(norm) && scale < 1) {
         tx_real *dw = p->grad;
         const ptrdiff_t m = (ptrdiff_t)n;
-#pragma omp parallel for schedule(static) if (n >= TX_PAR_MIN_ELEMS)
+#pragma omp parallel for schedule(static) if ((size_t)n >= TX_PAR_MIN_ELEMS)
         for (ptrdiff_t i = 0; i < m; i++)
             dw[i] = (tx_real)((double)dw[i] * scale);
     }

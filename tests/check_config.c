@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "train/config.h"
+#include "../io/config.h"
 
 /* Files live in one directory made before the tests and removed after. */
 static char tmpdir[64] = "/tmp/check_config_XXXXXX";
@@ -98,7 +98,7 @@ START_TEST(test_load_file) {
     write_file(tsv, "a\tb\n");
     ck_assert_int_eq(tx_config_validate(&c, &err), TX_OK);
 
-    ck_assert_int_eq(tx_config_load(&c, "/nonexistent/x.ini", &err), TX_EIO);
+    ck_assert_int_eq(tx_config_load(&c, "/nonexistent/x.ini", &err), TX_EINPUT);
     ck_assert_str_eq(err.msg, "/nonexistent/x.ini: cannot open: No such file or directory");
 }
 END_TEST

@@ -148,29 +148,43 @@ static void naive(int M, int N, int K, const tx_real *A, int ta, const tx_real *
         }
 }
 
+/* Every path of the kernel: M > MC, N > NC, K > KC, ragged edges; Aᵀ read
+ * in place and Aᵀ packed (rows 4 KiB apart, split by rows when M > N and by
+ * columns otherwise); one thread and 2 or 4 splitting the work (thresholds at
+ * 1). Each result against a naive triple loop, and the same bits whatever the
+ * thread count. */
 START_TEST(test_gemm_against_naive) {
-    /* Sizes that cross every block edge: M > MC, N > NC, K > KC, ragged. */
-    static const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {97, 33, 300}, {200, 300, 517}};
+    static const int sizes[][3] = {{1, 1, 1},   {7, 5, 3},     {97, 33, 300}, {200, 300, 517},
+                                   {5, 2100, 7}, {600, 80, 300}, {520, 700, 40}};
     tx_rng rng;
     tx_rng_seed(&rng, 11);
+    tx_set_par_min(1, 1);
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
         int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
         tx_real *A = malloc(sizeof(tx_real) * M * K), *B = malloc(sizeof(tx_real) * K * N);
-        tx_real *C = malloc(sizeof(tx_real) * M * N);
+        tx_real *C = malloc(sizeof(tx_real) * M * N), *C1 = malloc(sizeof(tx_real) * M * N);
         double *R = malloc(sizeof(double) * M * N);
         for (int i = 0; i < M * K; i++) A[i] = (tx_real)tx_rng_normal(&rng);
         for (int i = 0; i < K * N; i++) B[i] = (tx_real)tx_rng_normal(&rng);
         for (int t = 0; t < 4; t++) {
             int ta = t & 1, tb = t >> 1;
             naive(M, N, K, A, ta, B, tb, R);
-            for (int i = 0; i < M * N; i++) C[i] = 1;
-            tx_gemm(M, N, K, A, ta ? M : K, ta, B, tb ? K : N, tb, C, N, 1);
-            for (int i = 0; i < M * N; i++) ck_near(C[i], R[i] + 1, 1e-9 * K);
-            tx_gemm(M, N, K, A, ta ? M : K, ta, B, tb ? K : N, tb, C, N, 0);
-            for (int i = 0; i < M * N; i++) ck_near(C[i], R[i], 1e-9 * K);
+            for (int threads = 1; threads <= 4; threads *= 2) {
+                tx_set_threads(threads);
+                for (int i = 0; i < M * N; i++) C[i] = 1;
+                tx_gemm(M, N, K, A, ta ? M : K, ta, B, tb ? K : N, tb, C, N, 1);
+                for (int i = 0; i < M * N; i++) ck_near(C[i], R[i] + 1, 1e-9 * K);
+                tx_gemm(M, N, K, A, ta ? M : K, ta, B, tb ? K : N, tb, C, N, 0);
+                for (int i = 0; i < M * N; i++) ck_near(C[i], R[i], 1e-9 * K);
+                if (threads == 1) memcpy(C1, C, sizeof(tx_real) * M * N);
+                ck_assert_msg(!memcmp(C, C1, sizeof(tx_real) * M * N),
+                              "%d x %d x %d (ta %d, tb %d): %d threads differ from 1", M, N, K,
+                              ta, tb, threads);
+            }
         }
-        free(A), free(B), free(C), free(R);
+        free(A), free(B), free(C), free(C1), free(R);
     }
+    tx_set_par_min(0, 0);
 }
 END_TEST
 
@@ -183,15 +197,15 @@ static double block_step(tx_params *p) {
     tp.training = 1;
     tp.seed = 77;
     tx_tensor *x = p->list[0], *wqkv = p->list[1], *wo = p->list[2],
-              *g = p->list[3], *wv = p->list[4];
+              *g = p->list[3], *wv = p->list[4], *bo = p->list[5], *bn = p->list[6];
     tx_tensor *qkv = tx_matmul(&tp, x, wqkv, 0, 1); /* [B, T, 3C] */
     tx_tensor *h = tx_split_heads(&tp, qkv, 3 * H);  /* [B, 3H, T, D] */
     int lengths[B] = {24, 20, 9, 1};
     tx_tensor *m = tx_mask_make(&tp, B, T, T, 1, lengths);
     /* q = k = v: 3H heads of self-attention, causal with key padding. */
     tx_tensor *a = tx_attention(&tp, h, h, h, m, 0.3, NULL);
-    tx_tensor *o = tx_matmul(&tp, tx_merge_heads(&tp, a), wo, 0, 1);
-    o = tx_dropout(&tp, tx_layer_norm(&tp, tx_gelu(&tp, o), g, NULL, 1e-5), 0.1);
+    tx_tensor *o = tx_add(&tp, tx_matmul(&tp, tx_merge_heads(&tp, a), wo, 0, 1), bo);
+    o = tx_dropout(&tp, tx_layer_norm(&tp, tx_gelu(&tp, o), g, bn, 1e-5), 0.1);
     tx_tensor *logits = tx_matmul(&tp, o, wv, 0, 1);
     int targets[B * T];
     for (int i = 0; i < B * T; i++) targets[i] = (i * 7) % V;
@@ -203,6 +217,9 @@ static double block_step(tx_params *p) {
     return v;
 }
 
+/* The block above with 1, 2 and 4 threads: loss and gradients bit for bit,
+ * once with the real parallel thresholds (only the largest products split)
+ * and once with them at 1, where every op's parallel loop runs. */
 START_TEST(test_determinism_across_threads) {
     enum { B = 4, T = 24, C = 96, H = 4, V = 37 };
     tx_params p = {0};
@@ -211,10 +228,13 @@ START_TEST(test_determinism_across_threads) {
     tx_params_new(&p, "wo", TX_INIT_XAVIER, 2, 3 * C, 3 * C);
     tx_params_new(&p, "g", TX_INIT_ONE, 1, 3 * C);
     tx_params_new(&p, "wv", TX_INIT_XAVIER, 2, V, 3 * C);
+    tx_params_new(&p, "bo", TX_INIT_NORMAL, 1, 3 * C);
+    tx_params_new(&p, "bn", TX_INIT_NORMAL, 1, 3 * C);
     tx_params_alloc(&p);
     tx_rng rng;
     tx_rng_seed(&rng, 5);
     tx_params_init(&p, &rng);
+    if (_i) tx_set_par_min(1, 1);
     int threads[3] = {1, 2, 4};
     double loss[3];
     tx_real *grads[3];
@@ -224,6 +244,7 @@ START_TEST(test_determinism_across_threads) {
         grads[t] = malloc(p.size * sizeof(tx_real));
         memcpy(grads[t], p.grad, p.size * sizeof(tx_real));
     }
+    tx_set_par_min(0, 0);
     for (int t = 1; t < 3; t++) {
         ck_assert_msg(loss[t] == loss[0], "loss with %d threads differs", threads[t]);
         ck_assert_msg(!memcmp(grads[t], grads[0], p.size * sizeof(tx_real)),
@@ -270,7 +291,7 @@ Suite *suite(void) {
     tcase_add_test(tc, test_params_block);
     tcase_add_test(tc, test_tape_bookkeeping);
     tcase_add_test(tc, test_gemm_against_naive);
-    tcase_add_test(tc, test_determinism_across_threads);
+    tcase_add_loop_test(tc, test_determinism_across_threads, 0, 2);
     tcase_add_test(tc, test_float_exp_erf_against_libm);
     suite_add_tcase(s, tc);
     return s;

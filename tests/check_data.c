@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "data/data.h"
+#include "../data/data.h"
 
 /* Hand-checked: English without "and" or hyphens, Chinese with 二 (not 两),
  * one 零 per run of inner zeros, 一十 shortened only at the start. */
@@ -297,7 +297,7 @@ START_TEST(test_tsv_errors) {
     strcpy(c.train_file, "/nonexistent/train.tsv");
     tx_data d;
     tx_err err;
-    ck_assert_int_eq(tx_data_open(&d, &c, &err), TX_EIO);
+    ck_assert_int_eq(tx_data_open(&d, &c, &err), TX_EINPUT);
     ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/train.tsv: cannot open"));
 }
 END_TEST

@@ -1,7 +1,9 @@
 #include "testutil.h"
 
-#include "core/ops.h"
-#include "optim/optim.h"
+#include <string.h>
+
+#include "../core/ops.h"
+#include "../optim/optim.h"
 
 /* Four parameters in one tensor, three steps with fixed gradients. Expected
  * values from torch 1.13 (float64), script:
@@ -94,26 +96,52 @@ START_TEST(test_clip) {
 }
 END_TEST
 
-/* The norm of a large block is the same bits with 1 and 2 threads, and agrees
- * with a long double sum. */
-START_TEST(test_clip_deterministic) {
-    tx_params p = {0};
-    tx_params_new(&p, "w", TX_INIT_ZERO, 1, 100003);
-    tx_params_alloc(&p);
-    tx_rng r;
-    tx_rng_seed(&r, 7);
+/* Clipping (norm and scaling), the Adam, AdamW and SGD updates and zeroing
+ * give the same bits with 1, 2 and 4 threads, with the parallel thresholds
+ * at 1 so every loop is split even on this small block; the norm agrees with
+ * a long double sum. */
+START_TEST(test_parallel_deterministic) {
+    enum { N = 10007 };
+    static const int names[3] = {TX_OPT_ADAM, TX_OPT_ADAMW, TX_OPT_SGD};
+    tx_real *want[3] = {0}, *got = tx_malloc(2 * N * sizeof *got);
+    double norm[3];
     long double ref = 0;
-    for (size_t i = 0; i < p.size; i++) {
-        p.grad[i] = tx_rng_normal(&r);
-        ref += (long double)p.grad[i] * p.grad[i];
+    tx_set_par_min(1, 1);
+    for (int t = 0; t < 3; t++) {
+        tx_set_threads(1 << t); /* 1, 2, 4 */
+        tx_params p = {0};
+        tx_params_new(&p, "w", TX_INIT_NORMAL, 1, N);
+        tx_params_alloc(&p);
+        tx_rng r;
+        tx_rng_seed(&r, 7);
+        tx_params_init(&p, &r);
+        for (size_t i = 0; i < p.size; i++) p.grad[i] = tx_rng_normal(&r);
+        if (t == 0)
+            for (size_t i = 0; i < p.size; i++) ref += (long double)p.grad[i] * p.grad[i];
+        norm[t] = tx_clip_grad_norm(&p, 10); /* scales: the norm is about 100 */
+        for (int o = 0; o < 3; o++) {
+            tx_optim opt;
+            tx_optim_config cfg = {.name = names[o], .lr = 0.01, .beta1 = 0.9, .beta2 = 0.99,
+                                   .eps = 1e-8, .weight_decay = 0.1};
+            tx_optim_init(&opt, &cfg, p.size);
+            for (int k = 0; k < 3; k++) tx_optim_step(&opt, &p, 0.01);
+            memcpy(got, p.data, N * sizeof *got);
+            memcpy(got + N, opt.m, N * sizeof *got);
+            if (t == 0) want[o] = tx_malloc(2 * N * sizeof *got), memcpy(want[o], got, 2 * N * sizeof *got);
+            else ck_assert_msg(!memcmp(want[o], got, 2 * N * sizeof *got),
+                               "optimizer %d differs with %d threads", o, 1 << t);
+            tx_optim_free(&opt);
+        }
+        tx_params_zero_grad(&p);
+        for (size_t i = 0; i < p.size; i++) ck_assert(p.grad[i] == 0);
+        tx_params_free(&p);
     }
-    tx_set_threads(1);
-    double n1 = tx_clip_grad_norm(&p, 1e9);
-    tx_set_threads(2);
-    double n2 = tx_clip_grad_norm(&p, 1e9);
-    ck_assert(n1 == n2);
-    ck_near(n1, sqrtl(ref), 1e-12 * n1);
-    tx_params_free(&p);
+    tx_set_par_min(0, 0);
+    tx_set_threads(0);
+    ck_assert(norm[0] == norm[1] && norm[0] == norm[2]);
+    ck_near(norm[0], sqrtl(ref), 1e-12 * norm[0]);
+    for (int o = 0; o < 3; o++) free(want[o]);
+    free(got);
 }
 END_TEST
 
@@ -240,7 +268,7 @@ Suite *suite(void) {
     tcase_add_test(tc, test_adamw);
     tcase_add_test(tc, test_sgd);
     tcase_add_test(tc, test_clip);
-    tcase_add_test(tc, test_clip_deterministic);
+    tcase_add_test(tc, test_parallel_deterministic);
     tcase_add_test(tc, test_schedule_constant);
     tcase_add_test(tc, test_schedule_noam);
     tcase_add_test(tc, test_schedule_cosine);

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Faults during training: runs killed with SIGKILL at random moments and
-# resumed end bitwise-identical to an uninterrupted run; a write that fails
+# Faults during training: runs killed with SIGKILL at fixed steps and inside
+# checkpoint writes, resumed, end bitwise-identical to an uninterrupted run;
+# a second run on the same directory is refused; a model too big for the
+# memory is refused before it is allocated; a write that fails
 # (file-size limit) reports the error and keeps the previous checkpoint; a
 # NaN stops training naming the step (and, with --detect-anomaly, the op).
 set -u
@@ -12,30 +14,58 @@ tiny=(--set data.symbols=6 --set data.max_len=5 --set model.d_model=32
       --set train.target_accuracy=0 --set optim.lr=3e-3 --set model.dropout=0.1
       --set train.steps=300 --set train.eval_every=100 --set train.checkpoint_every=7 --quiet)
 
-# ---- kill -9 at random moments, resume, repeat ------------------------------
-t0=$(date +%s%N)
+# ---- killed at fixed points, resumed each time --------------------------------
+# The hidden option --kill-at STEP sends the run SIGKILL at the start of STEP,
+# --kill-at STEP:write halfway through writing that step's checkpoint; so the
+# kills fall where they are meant to on any machine, fast or slow. Checkpoints
+# every 7 steps: each kill must leave the one of the last multiple of 7 below
+# STEP, whole (a write killed leaves its .tmp), and the runs resumed from
+# them must end bitwise-identical to an uninterrupted run.
 "$TF" train configs/copy.ini "${tiny[@]}" --set output.dir="$tmp/full" > /dev/null
-# Kill each run within a quarter of the uninterrupted run's wall time, so the
-# first three rounds cannot finish however fast or slow the machine is today.
-full_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-kills=0
-for round in $(seq 1 100); do
+killed_ok=1
+for at in 5 7:write 9 14 15 21:write 22 70:write 71 150 298 300:write; do
     resume=()
     [ -e "$tmp/k/checkpoint.safetensors" ] && resume=(--resume)
-    "$TF" train configs/copy.ini "${tiny[@]}" --set output.dir="$tmp/k" "${resume[@]}" > /dev/null &
-    pid=$!
-    ms=$(( full_ms * (RANDOM % 76 + 25) / 400 ))
-    sleep "$(( ms / 1000 )).$(printf %03d $(( ms % 1000 )))"
-    if kill -9 $pid 2> /dev/null; then kills=$((kills + 1)); fi
-    wait $pid 2> /dev/null
-    if [ -e "$tmp/k/checkpoint.safetensors" ] &&
-       tensors "$tmp/k/checkpoint.safetensors" | grep -q '^step 300 '; then break; fi
+    # (in a shell of its own, which reports "Killed" to /dev/null)
+    rc=$(bash -c '"$@" > /dev/null 2>&1; echo $?' _ "$TF" train configs/copy.ini "${tiny[@]}" \
+         --set output.dir="$tmp/k" "${resume[@]}" --kill-at "$at" 2> /dev/null)
+    step=${at%:write}
+    last=$(( (step - 1) / 7 * 7 ))
+    got=$( [ -e "$tmp/k/checkpoint.safetensors" ] && tensors "$tmp/k/checkpoint.safetensors" | awk '/^step/ { print $2 }')
+    if [ $rc -ne 137 ] || [ "${got:-0}" != "$last" ] ||
+       { [ "$at" != "${at%:write}" ] && [ ! -s "$tmp/k/checkpoint.safetensors.tmp" ]; }; then
+        echo "  --kill-at $at: exit $rc, checkpoint at step ${got:-none}, expected 137 and $last"
+        killed_ok=0
+    fi
 done
-ls "$tmp/k" | grep -q '\.tmp$' && ls -l "$tmp/k"
-echo "  $kills kills in $round rounds (an uninterrupted run takes $full_ms ms)"
-check "killed $kills times, resumed: weights identical to an uninterrupted run" \
+check "12 runs killed at their step or inside a checkpoint write, each leaving the last whole checkpoint" \
+    test $killed_ok -eq 1
+"$TF" train configs/copy.ini "${tiny[@]}" --set output.dir="$tmp/k" --resume > /dev/null
+check "killed 12 times and resumed: weights identical to an uninterrupted run" \
     cmp -s <(tensors "$tmp/full/checkpoint.safetensors") <(tensors "$tmp/k/checkpoint.safetensors")
-check "at least 3 runs were killed" test $kills -ge 3
+check "no temporary file or lock left behind" test -z "$(ls "$tmp/k" | grep -E '\.tmp$|lock')"
+
+# ---- one run per output directory ------------------------------------------------
+# This shell takes the run's lock itself (flock(1) and the trainer use the
+# same flock(2) lock), so a second run meets it without any race or timing.
+mkdir -p "$tmp/busy"
+exec 9> "$tmp/busy/train.lock"
+flock -n 9 && echo $$ >&9
+out=$("$TF" train configs/copy.ini "${tiny[@]}" --set output.dir="$tmp/busy" --stop-at 2 2>&1 >/dev/null); rc=$?
+echo "  $out"
+check "a second run on a busy directory: exit 2, naming the process" \
+    test $rc -eq 2 -a -n "$(echo "$out" | grep "another training run (process $$)")"
+check "the refused run wrote nothing" test "$(ls "$tmp/busy")" = train.lock
+exec 9>&-
+check "once the lock is released the run goes ahead" \
+    "$TF" train configs/copy.ini "${tiny[@]}" --set output.dir="$tmp/busy" --stop-at 2
+
+# ---- a model too big for the memory ---------------------------------------------------
+out=$("$TF" train configs/copy.ini --set model.d_model=4096 --set model.d_ff=1000000 \
+      --set output.dir="$tmp/huge" --quiet 2>&1 >/dev/null); rc=$?
+echo "  $out"
+check "a model that cannot fit: exit 2 before allocating, naming what it needs and what there is" \
+    test $rc -eq 2 -a -n "$(echo "$out" | grep -E 'needs [0-9.]+ GB \(parameters .* GB of memory available')"
 
 # ---- a failed checkpoint write keeps the previous checkpoint ----------------
 "$TF" train configs/copy.ini "${tiny[@]}" --stop-at 14 --set output.dir="$tmp/d" > /dev/null

@@ -26,6 +26,25 @@ check "generate --input" test "$("$TF" generate "$ck" --input '4 4 2')" = "4 4 2
 check "generate --max-len 2 stops after 2 tokens" \
     test "$("$TF" generate "$ck" --input '1 2 3 4' --max-len 2)" = "1 2"
 
+# Input the model was not trained on: tokens outside the vocabulary are read
+# as <unk> with a warning per line (--strict: an error), and a source longer
+# than any training source gets a warning.
+out=$(printf '1 x 2\n3\n' | "$TF" generate "$ck" 2>&1 >/dev/null); rc=$?
+echo "  $out"
+check "unknown token: a warning naming the line and the token, exit 0" \
+    test $rc -eq 0 -a "$(echo "$out" | grep -c .)" -eq 1 -a -n "$(echo "$out" | grep "^generate: stdin:1: 1 source token not in the model's vocabulary, read as <unk>, first 'x'")"
+out=$(printf '1 2\n1 x 2\n' | "$TF" generate "$ck" --strict 2>&1 >/dev/null); rc=$?
+check "unknown token with --strict: exit 2" test $rc -eq 2 -a -n "$(echo "$out" | grep "^generate: stdin:2: source token 'x' is not in the model's vocabulary")"
+out=$(printf '1 2\tq\n' | "$TF" score "$ck" --strict 2>&1 >/dev/null); rc=$?
+check "score --strict: an unknown target token is an error" test $rc -eq 2 -a -n "$(echo "$out" | grep "stdin:1: target token 'q'")"
+printf '1 2\t1 2\n3 y\t3 y\n' > "$tmp/unk.tsv"
+out=$("$TF" eval "$ck" --data "$tmp/unk.tsv" 2>&1 >/dev/null); rc=$?
+check "eval --data: a warning naming FILE:LINE" test $rc -eq 0 -a -n "$(echo "$out" | grep "unk.tsv:2: 1 source token")"
+out=$("$TF" generate "$ck" --input '1 2 3 4 5 6 1 2' 2>&1 >/dev/null); rc=$?
+echo "  $out"
+check "a source longer than any training source: a warning" \
+    test $rc -eq 0 -a -n "$(echo "$out" | grep 'the source has 8 tokens, more than any training source (5)')"
+
 # ---- score ----------------------------------------------------------------
 printf '1 2 3\t1 2 3\n1 2 3\t3 2 1\n' | "$TF" score "$ck" > "$tmp/score.txt"
 scored() { # 2 lines; 4 per-token values each, summing to the total; copy likelier
@@ -46,48 +65,8 @@ check "eval --data: 3 pairs, 2 exact" grep -q "exact_match 0.666667  examples 3 
 # ---- export -----------------------------------------------------------------
 "$TF" export "$ck" "$tmp/model.safetensors" > /dev/null
 check "export exits 0" test $? -eq 0
-# The safetensors spec, checked independently of our reader: 8-byte LE header
-# size, JSON header (padded with spaces to a multiple of 8), F32 tensors whose
-# byte ranges tile the data area in order and match dtype x shape, metadata
-# strings; then every tensor equal, byte for byte, to the checkpoint's.
-spec() {
-    python3 - "$1" "$2" <<'PY'
-import json, struct, sys
-def read(path):
-    b = open(path, 'rb').read()
-    n = struct.unpack('<Q', b[:8])[0]
-    raw = b[8:8 + n]
-    assert n % 8 == 0, 'header length %d not a multiple of 8' % n
-    text = raw.decode('utf-8')
-    assert text.rstrip(' ') == text.rstrip(), 'padding must be spaces'
-    h = json.loads(text)
-    return b, n, h
-b, n, h = read(sys.argv[1])
-meta = h.pop('__metadata__')
-assert meta['format'] == 'tapeformer-weights-1', meta['format']
-assert all(isinstance(v, str) for v in meta.values())
-assert set(meta) == {'format', 'config', 'vocab'}, sorted(meta)
-end = 0
-for name, t in sorted(h.items(), key=lambda kv: kv[1]['data_offsets'][0]):
-    s, e = t['data_offsets']
-    assert t['dtype'] == 'F32', (name, t['dtype'])
-    size = 4
-    for d in t['shape']: size *= d
-    assert s == end and e - s == size, (name, s, e, size)
-    end = e
-assert 8 + n + end == len(b), 'file size %d, expected %d' % (len(b), 8 + n + end)
-assert not any(k.startswith('optimizer') for k in h)
-cb, cn, ch = read(sys.argv[2])
-cmeta = ch.pop('__metadata__')
-assert meta['config'] == cmeta['config'] and meta['vocab'] == cmeta['vocab']
-params = {k for k in ch if not k.startswith('optimizer')}
-assert params == set(h), params ^ set(h)
-for k in h:
-    s, e = h[k]['data_offsets']; cs, ce = ch[k]['data_offsets']
-    assert ch[k]['shape'] == h[k]['shape']
-    assert b[8 + n + s:8 + n + e] == cb[8 + cn + cs:8 + cn + ce], k + ' differs'
-PY
-}
+# The safetensors spec, checked independently of our reader (tests/st.py).
+spec() { python3 tests/st.py spec "$1" "$2"; }
 check "export follows the safetensors spec, equals the checkpoint bit for bit" \
     spec "$tmp/model.safetensors" "$ck"
 "$TF64" export "$ck" "$tmp/model64.safetensors" > /dev/null

@@ -39,16 +39,34 @@ learned() { # learned [METRICS]: loss fell 4x and accuracy rose
 check "loss falls and accuracy rises" learned
 
 # ---- determinism: same bits for 1, 2 and 4 threads --------------------------
-# Big enough that products, attention and elementwise ops take parallel paths.
-big=(--set model.d_model=128 --set model.d_ff=512 --set train.batch_size=64
+# Twice: a model big enough that products, attention and elementwise ops
+# cross the real parallel thresholds, and the small one with the thresholds
+# at 1 (TAPEFORMER_PAR_MIN), where every parallel loop of every op runs.
+# A small clip_norm makes every step scale by the norm, so its bits count.
+big=(--set model.d_model=128 --set model.d_ff=512 --set train.batch_size=64 --set optim.clip_norm=0.05
      --set model.dropout=0.1 --set train.steps=6 --set train.eval_every=1000
      --set train.eval_examples=20 --quiet)
+small=(--set data.symbols=6 --set data.max_len=5 --set model.d_model=32 --set model.heads=2
+       --set model.d_ff=64 --set train.batch_size=16 --set train.eval_examples=20
+       --set model.dropout=0.1 --set train.steps=6 --set train.eval_every=3
+       --set train.accumulate=2 --set optim.clip_norm=0.05 --quiet)
 for n in 1 2 4; do
     OMP_NUM_THREADS=$n "$TF" train configs/copy.ini "${big[@]}" --set output.dir="$tmp/t$n" > /dev/null
     tensors "$tmp/t$n/checkpoint.safetensors" > "$tmp/t$n.sum"
+    OMP_NUM_THREADS=$n TAPEFORMER_PAR_MIN=1,1 "$TF" train configs/reverse-gpt.ini "${small[@]}" \
+        --set output.dir="$tmp/s$n" > /dev/null
+    tensors "$tmp/s$n/checkpoint.safetensors" > "$tmp/s$n.sum"
+    cut -d, -f1-4,6,7 "$tmp/s$n/metrics.csv" > "$tmp/s$n.csv" # losses, norms, validation
 done
-check "weights and moments identical for 1 and 2 threads" cmp -s "$tmp/t1.sum" "$tmp/t2.sum"
-check "weights and moments identical for 1 and 4 threads" cmp -s "$tmp/t1.sum" "$tmp/t4.sum"
+check "the runs above trained" test -s "$tmp/t1.sum" -a -s "$tmp/s1.sum" -a \
+    "$(wc -l < "$tmp/s1.csv")" -ge 3
+for n in 2 4; do
+    check "weights and moments identical for 1 and $n threads" cmp -s "$tmp/t1.sum" "$tmp/t$n.sum"
+    check "every parallel loop split: weights, moments identical for 1 and $n threads" \
+        cmp -s "$tmp/s1.sum" "$tmp/s$n.sum"
+    check "every parallel loop split: losses and validation identical for 1 and $n threads" \
+        cmp -s "$tmp/s1.csv" "$tmp/s$n.csv"
+done
 
 # ---- exact resume: interrupted at 30 and resumed == uninterrupted -----------
 res=("${tiny[@]}" --set train.steps=60 --set train.eval_every=25 --set model.dropout=0.1

@@ -1,6 +1,6 @@
 # lib.sh: what the command-level tests (tests/cli_*.sh) share, sourced from
 # the repository root: the binaries, a temporary directory removed on exit,
-# check(), and tensors() to compare checkpoints.
+# check(), and tensors() to compare checkpoints (tests/st.py reads them).
 TF=${TAPEFORMER:-build/tapeformer}
 TF64=${TAPEFORMER64:-build/tapeformer64}
 tmp=$(mktemp -d)
@@ -14,15 +14,4 @@ check() { # check DESCRIPTION COMMAND...: runs COMMAND, reports
 # tensors CHECKPOINT: name, dtype, shape and a hash of each tensor's bytes,
 # then the step and data position. The header also holds the run's paths,
 # so comparing these lines compares what training computed, nothing else.
-tensors() {
-    python3 - "$1" <<'PY'
-import json, struct, sys, hashlib
-b = open(sys.argv[1], 'rb').read()
-n = struct.unpack('<Q', b[:8])[0]
-h = json.loads(b[8:8 + n])
-for k in sorted(x for x in h if x != '__metadata__'):
-    s, e = h[k]['data_offsets']
-    print(k, h[k]['dtype'], h[k]['shape'], hashlib.sha256(b[8 + n + s:8 + n + e]).hexdigest())
-print('step', h['__metadata__']['step'], h['__metadata__']['data_position'])
-PY
-}
+tensors() { python3 tests/st.py tensors "$1"; }

@@ -3,52 +3,20 @@
  * micro-batches of B give the update of one batch of k·B. Dropout keys come
  * from (seed, step, micro-batch) and the data stream's position is saved, so
  * a run resumed from a checkpoint continues bit for bit. */
-#include "train.h"
-
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
-#include "decode.h"
-#include "plot.h"
+#include "../io/checkpoint.h"
+#include "internal.h"
 
-typedef struct trainer {
-    const tx_config *cfg;
-    const tx_train_opts *opts;
-    tx_data data;
-    tx_model model;
-    tx_params params;
-    tx_optim opt;
-    tx_tape tape, eval_tape;
-    tx_batch *micro;     /* [accumulate] */
-    tx_batch vbatch;
-    int *dec_out, *dec_len; /* [TX_EVAL_BATCH · max_out], [TX_EVAL_BATCH] */
-    int max_out;
-    char *config_text, *vocab_text;
-    char ckpt[1024], metrics[1024];
-    int tty;
-    long start;   /* step this run started from */
-    double t0;
-} trainer;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void fmt_time(double s, char *buf, size_t n) {
-    long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
-}
+/* ---- set-up and teardown ------------------------------------------------------ */
 
 static int mkdirs(const char *dir, tx_err *err) {
     char path[1024];
@@ -58,104 +26,101 @@ static int mkdirs(const char *dir, tx_err *err) {
         if (*p == '/' || end) {
             *p = 0;
             if (mkdir(path, 0777) && errno != EEXIST)
-                return tx_error(err, TX_EIO, "%s: cannot create directory: %s",
-                                path, strerror(errno));
+                return tx_error(err, TX_EIO, "%s: cannot create directory: %s", path,
+                                strerror(errno));
             if (end) return TX_OK;
             *p = '/';
         }
     }
 }
 
-/* ---- evaluation ----------------------------------------------------------- */
-
-static int same_tokens(const int *a, int na, const int *b, int nb) {
-    return na == nb && !memcmp(a, b, (size_t)na * sizeof *a);
-}
-
-/* Prints up to k validation examples as "source → output" with a verdict. */
-static void show_examples(trainer *tr, int k) {
-    int n = tr->data.n_valid < k ? tr->data.n_valid : k;
-    if (n > TX_EVAL_BATCH) n = TX_EVAL_BATCH;
-    if (n <= 0) return;
-    tx_batch *b = &tr->vbatch;
-    tx_batch_fill(b, tr->data.valid, n, tr->cfg->model.kind == TX_DECODER_ONLY);
-    tx_decode_greedy(&tr->eval_tape, &tr->model, b, tr->max_out, tr->dec_out, tr->dec_len);
-    printf("examples (held-out):\n");
-    for (int j = 0; j < n; j++) {
-        char text[1024];
-        const tx_example *ex = &tr->data.valid[j];
-        const int *got = tr->dec_out + (size_t)j * tr->max_out;
-        tx_vocab_decode(&tr->data.vocab, TX_TGT, got, tr->dec_len[j], text, sizeof text);
-        int ok = same_tokens(got, tr->dec_len[j], ex->tgt_ids, ex->tgt_len);
-        printf("  %s  ->  %s  %s\n", ex->src, text, ok ? "(correct)" : "");
-        if (!ok) printf("        expected %s\n", ex->tgt);
+/* One run per output directory: OUT/train.lock stays locked while this
+ * process lives (the kernel drops the lock when it ends, however it ends)
+ * and is removed at its end. A lock taken on a file another run removed
+ * meanwhile is taken again on the new one. */
+static int lock_dir(trainer *tr, tx_err *err) {
+    snprintf(tr->lock, sizeof tr->lock, "%s/train.lock", tr->cfg->out_dir);
+    for (;;) {
+        tr->lock_fd = open(tr->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (tr->lock_fd < 0)
+            return tx_error(err, TX_EIO, "%s: cannot open: %s", tr->lock, strerror(errno));
+        if (flock(tr->lock_fd, LOCK_EX | LOCK_NB)) {
+            char pid[32] = "";
+            ssize_t n = pread(tr->lock_fd, pid, sizeof pid - 1, 0);
+            pid[n > 0 ? n : 0] = 0;
+            pid[strcspn(pid, "\n")] = 0;
+            close(tr->lock_fd);
+            tr->lock_fd = -1; /* not ours: leave the file alone */
+            return tx_error(err, TX_EINPUT,
+                            "%s: another training run (process %s) is writing this "
+                            "directory; wait for it or set another [output] dir",
+                            tr->cfg->out_dir, *pid ? pid : "?");
+        }
+        struct stat held, now;
+        if (!fstat(tr->lock_fd, &held) && !stat(tr->lock, &now) && held.st_ino == now.st_ino)
+            break;
+        close(tr->lock_fd); /* removed under us: lock the new file */
     }
-    tx_tape_reset(&tr->eval_tape);
-}
-
-/* ---- metrics.csv ---------------------------------------------------------- */
-
-#define METRICS_HEADER "step,lr,train_loss,grad_norm,tokens_per_s,valid_loss,valid_accuracy,elapsed_s\n"
-
-/* Fresh run: a new file with the header. Resume: keep the rows up to `step`
- * (later ones belong to the part of the run being redone). */
-static int metrics_open(trainer *tr, long step, tx_err *err) {
-    FILE *in = step > 0 ? fopen(tr->metrics, "r") : NULL;
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", tr->metrics);
-    FILE *out = fopen(tmp, "w");
-    if (!out) {
-        if (in) fclose(in);
-        return tx_error(err, TX_EIO, "%s: %s", tmp, strerror(errno));
-    }
-    fputs(METRICS_HEADER, out);
-    char line[512];
-    while (in && fgets(line, sizeof line, in))
-        if (line[0] >= '0' && line[0] <= '9' && atol(line) <= step) fputs(line, out);
-    if (in) fclose(in);
-    if (fclose(out) || rename(tmp, tr->metrics)) {
-        remove(tmp);
-        return tx_error(err, TX_EIO, "%s: %s", tr->metrics, strerror(errno));
-    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(tr->lock_fd, 0) || pwrite(tr->lock_fd, pid, (size_t)n, 0) != n)
+        return tx_error(err, TX_EIO, "%s: cannot write: %s", tr->lock, strerror(errno));
     return TX_OK;
 }
 
-static void metrics_row(trainer *tr, long step, double lr, double loss, double gnorm,
-                        double tps, const tx_eval_result *ev) {
-    FILE *f = fopen(tr->metrics, "a");
-    if (!f) return; /* metrics are a convenience; the checkpoint is what matters */
-    fprintf(f, "%ld,%.6g,%.6f,%.6g,%.1f,", step, lr, loss, gnorm, tps);
-    if (ev) fprintf(f, "%.6f,%.6f", ev->loss, ev->accuracy);
-    else fprintf(f, ",");
-    fprintf(f, ",%.2f\n", now() - tr->t0);
-    fclose(f);
+static void unlock_dir(trainer *tr) {
+    if (tr->lock_fd < 0) return;
+    unlink(tr->lock); /* still ours: removed before the lock is released */
+    close(tr->lock_fd);
 }
 
-/* ---- set-up and teardown -------------------------------------------------- */
-
-static int save(trainer *tr, long step, tx_err *err) {
-    tx_run_state st = {.step = step};
-    tx_data_get_pos(&tr->data, st.data_pos);
-    return tx_checkpoint_save(tr->ckpt, &tr->params, &tr->opt, &st, tr->config_text,
-                              tr->vocab_text, err);
+/* MemAvailable of /proc/meminfo in bytes, 0 if unknown. */
+static double memory_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb * 1024;
 }
 
-static void teardown(trainer *tr) {
-    for (int i = 0; tr->micro && i < tr->cfg->train.accumulate; i++) tx_batch_free(&tr->micro[i]);
-    free(tr->micro);
-    tx_batch_free(&tr->vbatch);
-    free(tr->dec_out);
-    free(tr->dec_len);
-    free(tr->config_text);
-    free(tr->vocab_text);
-    tx_tape_free(&tr->tape);
-    tx_tape_free(&tr->eval_tape);
-    tx_optim_free(&tr->opt);
-    tx_params_free(&tr->params);
-    tx_data_free(&tr->data);
+/* Refuses, before anything is allocated, a model whose parameters,
+ * gradients, optimizer state and activations cannot fit in memory. */
+static int check_memory(const trainer *tr, const tx_model_config *mc, tx_err *err) {
+    double p = (double)tr->params.size * sizeof(tx_real);
+    double opt = (tr->cfg->optim.name == TX_OPT_SGD ? 1 : 2) * p;
+    int Tt = mc->kind == TX_DECODER_ONLY ? tr->data.max_src + tr->data.max_tgt + 1
+                                         : tr->data.max_tgt + 1;
+    double act = tx_model_activation_bytes(mc, tr->cfg->train.batch_size, tr->data.max_src, Tt);
+    double need = 2 * p + opt + act, avail = memory_available();
+    if (avail > 0 && need > avail)
+        return tx_error(err, TX_EINPUT,
+                        "the model needs %.3g GB (parameters %.3g GB, gradients %.3g GB, "
+                        "optimizer %.3g GB, activations about %.3g GB), more than the %.3g GB "
+                        "of memory available; make it or its batches smaller",
+                        need / 1e9, p / 1e9, p / 1e9, opt / 1e9, act / 1e9, avail / 1e9);
+    return TX_OK;
 }
 
-static int setup(trainer *tr, long *start, tx_err *err) {
+static int resume(trainer *tr, tx_err *err) {
+    tx_st_file f;
+    tx_run_state st;
+    tx_err inner;
+    int rc;
+    if (access(tr->ckpt, F_OK))
+        return tx_error(err, TX_EINPUT, "%s: no checkpoint to resume from", tr->ckpt);
+    if ((rc = tx_st_read(tr->ckpt, &f, err))) return rc;
+    rc = tx_checkpoint_restore(&f, tr->ckpt, &tr->params, &tr->opt, &st, err);
+    tx_st_free(&f);
+    if (rc) return rc;
+    if ((rc = tx_data_set_pos(&tr->data, st.data_pos, &inner)))
+        return tx_error(err, rc, "%s: %s", tr->ckpt, inner.msg);
+    tr->start = tr->step = st.step;
+    return TX_OK;
+}
+
+static int setup(trainer *tr, tx_err *err) {
     const tx_config *cfg = tr->cfg;
     int rc;
     tx_set_threads(cfg->train.threads);
@@ -167,53 +132,43 @@ static int setup(trainer *tr, long *start, tx_err *err) {
                                                  ? tr->data.max_src
                                                  : tr->data.max_tgt + 1);
     if (mc.max_len < need) mc.max_len = need;
-    if ((rc = tx_model_build(&tr->model, &mc, &tr->params, err))) return rc;
+    if ((rc = tx_model_build(&tr->model, &mc, &tr->params, err)) ||
+        (rc = check_memory(tr, &mc, err)))
+        return rc;
     tx_params_alloc(&tr->params);
     tx_rng rng;
     tx_rng_seed(&rng, cfg->train.seed);
     tx_params_init(&tr->params, &rng);
-    tx_optim_config oc = cfg->optim;
-    oc.total_steps = cfg->train.steps;
-    tx_optim_init(&tr->opt, &oc, tr->params.size);
-    tx_tape_init(&tr->tape);
-    tx_tape_init(&tr->eval_tape);
+    tx_optim_init(&tr->opt, &cfg->optim, tr->params.size);
     int k = cfg->train.accumulate;
-    tr->micro = calloc((size_t)k, sizeof *tr->micro);
-    TX_ASSERT(tr->micro, "train: out of memory");
+    tr->micro = tx_calloc((size_t)k, sizeof *tr->micro);
     for (int i = 0; i < k; i++)
         tx_batch_alloc(&tr->micro[i], cfg->train.batch_size, tr->data.max_src, tr->data.max_tgt);
-    tx_batch_alloc(&tr->vbatch, TX_EVAL_BATCH, tr->data.max_src, tr->data.max_tgt);
-    tr->max_out = tr->data.max_tgt + 1;
-    tr->dec_out = malloc((size_t)TX_EVAL_BATCH * tr->max_out * sizeof *tr->dec_out);
-    tr->dec_len = malloc(TX_EVAL_BATCH * sizeof *tr->dec_len);
-    TX_ASSERT(tr->dec_out && tr->dec_len, "train: out of memory");
-    size_t n = 1 << 16;
-    tr->config_text = malloc(n);
-    TX_ASSERT(tr->config_text, "train: out of memory");
+    size_t n = (size_t)tx_config_write(cfg, NULL, 0) + 1;
+    tr->config_text = tx_malloc(n);
     tx_config_write(cfg, tr->config_text, n);
     tr->vocab_text = tx_vocab_to_string(&tr->data.vocab);
-    if ((rc = mkdirs(cfg->out_dir, err))) return rc;
+    if ((rc = mkdirs(cfg->out_dir, err)) || (rc = lock_dir(tr, err))) return rc;
     snprintf(tr->ckpt, sizeof tr->ckpt, "%s/checkpoint.safetensors", cfg->out_dir);
     snprintf(tr->metrics, sizeof tr->metrics, "%s/metrics.csv", cfg->out_dir);
-    *start = 0;
-    if (tr->opts->resume) {
-        tx_st_file f;
-        tx_run_state st;
-        tx_err inner;
-        if (access(tr->ckpt, F_OK))
-            return tx_error(err, TX_EINPUT, "%s: no checkpoint to resume from", tr->ckpt);
-        if ((rc = tx_st_read(tr->ckpt, &f, err))) return rc;
-        rc = tx_checkpoint_restore(&f, tr->ckpt, &tr->params, &tr->opt, &st, err);
-        tx_st_free(&f);
-        if (rc) return rc;
-        if ((rc = tx_data_set_pos(&tr->data, st.data_pos, &inner)))
-            return tx_error(err, rc, "%s: %s", tr->ckpt, inner.msg);
-        *start = st.step;
-    }
-    return metrics_open(tr, *start, err);
+    if (tr->opts->resume && (rc = resume(tr, err))) return rc;
+    return tx_train_metrics_open(tr, err);
 }
 
-/* ---- the loop ------------------------------------------------------------- */
+static void teardown(trainer *tr) {
+    for (int i = 0; tr->micro && i < tr->cfg->train.accumulate; i++) tx_batch_free(&tr->micro[i]);
+    free(tr->micro);
+    free(tr->config_text);
+    free(tr->vocab_text);
+    tx_tape_free(&tr->tape);
+    tx_tape_free(&tr->eval_tape);
+    tx_optim_free(&tr->opt);
+    tx_params_free(&tr->params);
+    tx_data_free(&tr->data);
+    unlock_dir(tr);
+}
+
+/* ---- one step ------------------------------------------------------------------- */
 
 /* Dropout key of micro-batch i of a step: a function of the run's seed only. */
 static uint64_t step_seed(uint64_t seed, long step, int i) {
@@ -232,14 +187,16 @@ static int count_inputs(const tx_batch *b) {
     return n;
 }
 
-/* One optimizer step; returns the token-weighted mean loss. */
-static double train_step(trainer *tr, long step, double *gnorm, double *lr, int *tokens) {
+/* One optimizer step: tr->loss (token-weighted mean), gnorm and lr. The
+ * update is skipped when the loss or the gradient is not finite. */
+static void train_step(trainer *tr) {
     const tx_config *cfg = tr->cfg;
     int k = cfg->train.accumulate, total = 0, dec_only = cfg->model.kind == TX_DECODER_ONLY;
+    long step = ++tr->step;
     for (int i = 0; i < k; i++) {
         tx_data_next_batch(&tr->data, &tr->micro[i], cfg->train.batch_size, dec_only);
         total += count_targets(&tr->micro[i]);
-        *tokens += count_inputs(&tr->micro[i]);
+        tr->window_tokens += count_inputs(&tr->micro[i]);
     }
     tx_params_zero_grad(&tr->params);
     double loss_sum = 0;
@@ -250,38 +207,76 @@ static double train_step(trainer *tr, long step, double *gnorm, double *lr, int 
         tx_tape_reset(tp);
         tp->training = 1;
         tp->seed = step_seed(cfg->train.seed, step, i);
-        tx_tensor *loss = tx_model_loss(tp, &tr->model, b->src, b->src_len, b->Ts,
-                                        b->tgt_in, b->tgt_out, b->tgt_len, b->Tt, b->B,
+        tx_tensor *loss = tx_model_loss(tp, &tr->model, b->src, b->src_len, b->Ts, b->tgt_in,
+                                        b->tgt_out, b->tgt_len, b->Tt, b->B,
                                         (tx_real)cfg->train.label_smoothing);
         loss_sum += loss->data[0] * n;
         if (n) tx_tape_backward(tp, tx_scale(tp, loss, (tx_real)((double)n / total)));
     }
     tx_tape_reset(tp);
-    double clip = cfg->optim.clip_norm > 0 ? cfg->optim.clip_norm : INFINITY;
-    *gnorm = tx_clip_grad_norm(&tr->params, clip);
-    *lr = tx_schedule_lr(&tr->opt.cfg, cfg->model.d_model, step);
-    double loss = total ? loss_sum / total : 0;
-    if (isfinite(loss) && isfinite(*gnorm)) tx_optim_step(&tr->opt, &tr->params, *lr);
-    return loss;
+    tr->gnorm = tx_clip_grad_norm(&tr->params, cfg->optim.clip_norm > 0 ? cfg->optim.clip_norm
+                                                                        : INFINITY);
+    tr->lr = tx_schedule_lr(&tr->opt.cfg, cfg->model.d_model, step);
+    tr->loss = total ? loss_sum / total : 0;
+    if (isfinite(tr->loss) && isfinite(tr->gnorm)) tx_optim_step(&tr->opt, &tr->params, tr->lr);
+    double dt = tx_train_now() - tr->window_t;
+    tr->tps = dt > 0 ? tr->window_tokens / dt : 0;
+    if (dt > 2) tr->window_t = tx_train_now(), tr->window_tokens = 0;
 }
 
-static void progress(trainer *tr, long step, double loss, double lr, double gnorm,
-                     double tps, int final) {
-    const tx_config *cfg = tr->cfg;
-    if (tr->opts->quiet) return;
-    int log = final || step % cfg->train.log_every == 0 || step == 1;
-    if (!tr->tty && !log) return;
-    double el = now() - tr->t0;
-    char e[32], eta[32];
-    fmt_time(el, e, sizeof e);
-    long done = step - tr->start;
-    fmt_time(done > 0 ? el / done * (cfg->train.steps - step) : 0, eta, sizeof eta);
-    printf("%sstep %ld/%d  loss %.4f  lr %.2e  gnorm %.3f  %.0f tok/s  %s elapsed  ETA %s%s",
-           tr->tty ? "\r" : "", step, cfg->train.steps, loss, lr, gnorm, tps, e, eta,
-           tr->tty ? "\033[K" : "\n");
-    if (tr->tty && log) printf("\n");
-    fflush(stdout);
+/* A NaN or inf stops the run before the update, naming the step (and with
+ * --detect-anomaly the op). */
+static int nonfinite(const trainer *tr, tx_err *err) {
+    if (isfinite(tr->loss) && isfinite(tr->gnorm)) return TX_OK;
+    char where[160] = "";
+    if (tr->tape.anomaly)
+        snprintf(where, sizeof where, "; first non-finite value from op '%s' (%s)",
+                 tr->tape.anomaly, tr->tape.anomaly_backward ? "backward" : "forward");
+    else if (!tr->opts->detect_anomaly)
+        snprintf(where, sizeof where, "; rerun with --detect-anomaly to find the op");
+    double bad = isfinite(tr->loss) ? tr->gnorm : tr->loss;
+    int none = access(tr->ckpt, F_OK) != 0;
+    return tx_error(err, TX_EINPUT, "step %ld: %s is %s%s; stopped, %s%s", tr->step,
+                    isfinite(tr->loss) ? "gradient norm" : "loss",
+                    isnan(bad) ? "NaN" : bad > 0 ? "inf" : "-inf", where,
+                    none ? "no checkpoint written yet" : "kept the last checkpoint ",
+                    none ? "" : tr->ckpt);
 }
+
+/* Every eval_every steps and at the last: validation loss and exact match. */
+static void validate(trainer *tr) {
+    const tx_train_config *t = &tr->cfg->train;
+    tr->evaluated = tr->step % t->eval_every == 0 || tr->step == t->steps;
+    if (tr->evaluated)
+        tr->ev = tx_decode_evaluate(&tr->eval_tape, &tr->model, tr->data.valid, tr->data.n_valid);
+}
+
+/* The stop rule: the target accuracy reached, Ctrl-C, or --stop-at. */
+static int stop_rule(const trainer *tr) {
+    const tx_train_opts *o = tr->opts;
+    double target = tr->cfg->train.target_accuracy;
+    int reached = tr->evaluated && target > 0 && tr->ev.accuracy >= target;
+    if (reached && !o->quiet)
+        printf("reached %.2f%% exact match at step %ld (target %.2f%%)\n", 100 * tr->ev.accuracy,
+               tr->step, 100 * target);
+    return reached || (o->interrupted && *o->interrupted) || (o->stop_at > 0 && tr->step >= o->stop_at);
+}
+
+/* A checkpoint every checkpoint_every steps, at the last step and on stopping. */
+static int checkpoint(trainer *tr, int stopping, tx_err *err) {
+    const tx_train_config *t = &tr->cfg->train;
+    if (!stopping && tr->step != t->steps &&
+        !(t->checkpoint_every > 0 && tr->step % t->checkpoint_every == 0))
+        return TX_OK;
+    tx_run_state st = {.step = tr->step};
+    tx_data_get_pos(&tr->data, st.data_pos);
+    tx_model_info info = {tr->config_text, tr->vocab_text, tr->data.max_src, tr->data.max_tgt};
+    if (tr->opts->kill_at == tr->step && tr->opts->kill_in_write)
+        tx_st_crash_after(4096); /* past the header, inside the tensors */
+    return tx_checkpoint_save(tr->ckpt, &tr->params, &tr->opt, &st, &info, err);
+}
+
+/* ---- the loop -------------------------------------------------------------------- */
 
 int tx_train(const tx_config *cfg, const tx_train_opts *opts, tx_err *err) {
     trainer tr;
@@ -289,98 +284,27 @@ int tx_train(const tx_config *cfg, const tx_train_opts *opts, tx_err *err) {
     tr.cfg = cfg;
     tr.opts = opts;
     tr.tty = isatty(1);
-    int rc = setup(&tr, &tr.start, err);
-    if (rc) {
-        teardown(&tr);
-        return rc;
-    }
-    size_t pbytes = tr.params.size * sizeof(tx_real);
-    if (!opts->quiet) {
-        printf("tapeformer: training %s (%s), %d threads, %zu parameters\n", cfg->name,
-               cfg->model.kind == TX_DECODER_ONLY ? "decoder-only" : "encoder-decoder",
-               tx_get_threads(), tr.params.size);
-        printf("memory: parameters %.2f MB, gradients %.2f MB, optimizer %.2f MB\n",
-               pbytes / 1e6, pbytes / 1e6, (tr.opt.v ? 2 : 1) * pbytes / 1e6);
-        if (tr.start) printf("resumed from %s at step %ld\n", tr.ckpt, tr.start);
-        fflush(stdout);
-    }
+    tr.lock_fd = -1;
+    tx_tape_init(&tr.tape);
+    tx_tape_init(&tr.eval_tape);
+    int rc = setup(&tr, err), stop = 0;
+    if (!rc) tx_train_announce(&tr);
     tr.tape.detect_anomaly = opts->detect_anomaly;
-    tr.t0 = now();
-    double window_t = now();
-    int window_tokens = 0;
-    long step = tr.start;
-    tx_eval_result ev = {0};
-    int stop = 0;
-    while (step < cfg->train.steps && !stop) {
-        step++;
-        double gnorm, lr;
-        double loss = train_step(&tr, step, &gnorm, &lr, &window_tokens);
-        if (!isfinite(loss) || !isfinite(gnorm)) {
-            char where[160] = "";
-            if (tr.tape.anomaly)
-                snprintf(where, sizeof where, "; first non-finite value from op '%s' (%s)",
-                         tr.tape.anomaly, tr.tape.anomaly_backward ? "backward" : "forward");
-            else if (!opts->detect_anomaly)
-                snprintf(where, sizeof where, "; rerun with --detect-anomaly to find the op");
-            double bad = isfinite(loss) ? gnorm : loss;
-            rc = tx_error(err, TX_EINPUT, "step %ld: %s is %s%s; stopped, %s%s", step,
-                          isfinite(loss) ? "gradient norm" : "loss",
-                          isnan(bad) ? "NaN" : bad > 0 ? "inf" : "-inf", where,
-                          access(tr.ckpt, F_OK) ? "no checkpoint written yet" : "kept the last checkpoint ",
-                          access(tr.ckpt, F_OK) ? "" : tr.ckpt);
-            break;
-        }
-        double dt = now() - window_t, tps = dt > 0 ? window_tokens / dt : 0;
-        if (dt > 2) window_t = now(), window_tokens = 0;
-        int eval_now = step % cfg->train.eval_every == 0 || step == cfg->train.steps;
-        if (eval_now) ev = tx_decode_evaluate(&tr.eval_tape, &tr.model, tr.data.valid,
-                                              tr.data.n_valid);
-        if (step == 1 && !opts->quiet)
-            printf("memory: activation arena %.2f MB\n", tr.tape.arena.high / 1e6);
-        progress(&tr, step, loss, lr, gnorm, tps, eval_now);
-        if (eval_now && !opts->quiet) {
-            printf("  validation: loss %.4f  exact match %.2f%% (%d examples)\n", ev.loss,
-                   100 * ev.accuracy, ev.n);
-            fflush(stdout);
-        }
-        if (step % cfg->train.log_every == 0 || eval_now || step == 1)
-            metrics_row(&tr, step, lr, loss, gnorm, tps, eval_now ? &ev : NULL);
-        int reached = eval_now && cfg->train.target_accuracy > 0 &&
-                      ev.accuracy >= cfg->train.target_accuracy;
-        int interrupted = opts->interrupted && *opts->interrupted;
-        int at_stop = opts->stop_at > 0 && step >= opts->stop_at;
-        stop = reached || interrupted || at_stop;
-        if (stop || step == cfg->train.steps ||
-            (cfg->train.checkpoint_every > 0 && step % cfg->train.checkpoint_every == 0))
-            if ((rc = save(&tr, step, err))) break;
-        if (reached && !opts->quiet)
-            printf("reached %.2f%% exact match at step %ld (target %.2f%%)\n",
-                   100 * ev.accuracy, step, 100 * cfg->train.target_accuracy);
-        if (interrupted) {
-            printf("\ninterrupted: checkpoint saved at step %ld; continue with --resume\n", step);
-            rc = TX_EINTERRUPTED;
-        }
+    tr.t0 = tr.window_t = tx_train_now();
+    while (!rc && !stop && tr.step < cfg->train.steps) {
+        if (opts->kill_at == tr.step + 1 && !opts->kill_in_write) raise(SIGKILL);
+        train_step(&tr);
+        if ((rc = nonfinite(&tr, err))) break;
+        validate(&tr);
+        tx_train_report(&tr);
+        stop = stop_rule(&tr);
+        rc = checkpoint(&tr, stop, err);
     }
-    if (rc == TX_OK && !opts->quiet) {
-        char e[32];
-        fmt_time(now() - tr.t0, e, sizeof e);
-        printf("done: step %ld, %s, checkpoint %s\n", step, e, tr.ckpt);
-        /* What the process holds against what the model needs: the rest is
-         * the program, its libraries, the data and the thread stacks. */
-        struct rusage ru;
-        double need = (double)(tr.opt.v ? 4 : 3) * pbytes + (double)tr.tape.arena.high +
-                      (double)tr.eval_tape.arena.high;
-        if (!getrusage(RUSAGE_SELF, &ru))
-            printf("memory: peak resident %.1f MB, %.2fx parameters, gradients, optimizer "
-                   "and arenas (%.1f MB)\n", ru.ru_maxrss / 1e3, ru.ru_maxrss * 1e3 / need,
-                   need / 1e6);
-        tx_err perr;
-        if (tx_plot_metrics(cfg->out_dir, &perr))
-            printf("warning: no training curves: %s\n", perr.msg);
-        else
-            printf("training curves: %s/curves.png\n", cfg->out_dir);
-        show_examples(&tr, opts->examples);
+    if (!rc && opts->interrupted && *opts->interrupted) {
+        printf("\ninterrupted: checkpoint saved at step %ld; continue with --resume\n", tr.step);
+        rc = TX_EINTERRUPTED;
     }
+    if (!rc) tx_train_finish(&tr);
     teardown(&tr);
     return rc;
 }
