@@ -39,7 +39,7 @@ static double median(double *v, int n) {
 }
 
 static int model_bench(char **a) {
-    tx_model_config mc = {
+    tx_model_config mc = {.bias = 1,
         .kind = strcmp(a[0], "gpt") ? TX_ENCODER_DECODER : TX_DECODER_ONLY,
         .d_model = atoi(a[1]), .heads = atoi(a[2]), .encoder_layers = atoi(a[3]),
         .decoder_layers = atoi(a[4]), .d_ff = atoi(a[5]), .src_vocab = atoi(a[6]),
@@ -74,7 +74,7 @@ static int model_bench(char **a) {
     tx_optim_config oc = {.name = TX_OPT_ADAM, .lr = 1e-4, .beta1 = 0.9,
                           .beta2 = 0.98, .eps = 1e-9};
     tx_optim opt;
-    tx_optim_init(&opt, &oc, p.size);
+    tx_optim_init(&opt, &oc, &p);
     tx_tape tp;
     tx_tape_init(&tp);
     tp.training = 1;

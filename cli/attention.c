@@ -50,6 +50,22 @@ static void labels_free(const char **lab) {
 static int tokens(tx_tool *tool, const char *input, const char *target, int **src, int *ls,
                   int **dec, int *ld, tx_err *err) {
     int dec_only = tool->t.cfg.model.kind == TX_DECODER_ONLY, *gen = NULL, lt;
+    if (tool->t.cfg.data.task == TX_TASK_TEXT) { /* text: the input's own tokens, no BOS */
+        int cap = (int)strlen(input) + 1;
+        *src = tx_malloc((size_t)cap * sizeof **src);
+        *ls = tx_tool_encode(tool, "--input", TX_SRC, input, *src, cap, err);
+        int limit = tool->t.cfg.model.positions == TX_POS_LEARNED ? tool->t.cfg.model.max_len : cap;
+        if (*ls < 1 || *ls > limit) {
+            if (*ls >= 0) tx_error(err, TX_EINPUT, "expected 1 to %d tokens, got %d", limit, *ls);
+            free(*src);
+            *src = NULL;
+            return TX_EINPUT;
+        }
+        *ld = *ls;
+        *dec = tx_malloc((size_t)*ls * sizeof **dec);
+        memcpy(*dec, *src, (size_t)*ls * sizeof **dec);
+        return TX_OK;
+    }
     int cap = (int)(strlen(input) + (target ? strlen(target) : 0)) + 2;
     int *ids = tx_malloc((size_t)cap * sizeof *ids);
     tx_example ex;

@@ -103,33 +103,43 @@ int tx_tool_open(tx_tool *tool, const char *cmd, const char *path) {
     return 0;
 }
 
+int tx_tool_pairs(const tx_tool *tool, const char *path) {
+    if (tool->t.cfg.data.task != TX_TASK_TEXT) return 0;
+    fprintf(stderr, "%s: %s: a model of the text task continues text: use 'tapeformer "
+                    "sample' (or 'eval')\n", tool->cmd, path);
+    return 2;
+}
+
 void tx_tool_close(tx_tool *tool) {
     tx_tape_free(&tool->tp);
     tx_trained_free(&tool->t);
 }
 
-/* Unknown tokens of one side: a warning, or with --strict an error. */
-static int unknown(tx_tool *tool, const char *where, int side, const char *text, tx_err *err) {
+int tx_tool_encode(tx_tool *tool, const char *where, int side, const char *text, int *ids,
+                   int cap, tx_err *err) {
     const char *tok;
     int len, n = tx_vocab_unknown(&tool->t.vocab, side, text, &tok, &len);
-    if (!n) return TX_OK;
     const char *what = side == TX_SRC ? "source" : "target";
-    if (tool->strict)
-        return tx_error(err, TX_EINPUT, "%s token '%.*s' is not in the model's vocabulary%s",
-                        what, len, tok, n > 1 ? " (and more)" : "");
-    tx_err msg;
-    tx_error(&msg, 0, "%s: %s: %d %s token%s not in the model's vocabulary, read as <unk>, "
-                      "first '%.*s' (--strict: an error)",
-             tool->cmd, where, n, what, n > 1 ? "s" : "", len, tok);
-    fprintf(stderr, "%s\n", msg.msg);
-    return TX_OK;
+    if (n && tool->strict)
+        return -tx_error(err, TX_EINPUT, "%s token '%.*s' is not in the model's vocabulary%s",
+                         what, len, tok, n > 1 ? " (and more)" : "");
+    if (n) {
+        tx_err msg;
+        tx_error(&msg, 0, "%s: %s: %d %s token%s not in the model's vocabulary, read as "
+                          "<unk>, first '%.*s' (--strict: an error)",
+                 tool->cmd, where, n, what, n > 1 ? "s" : "", len, tok);
+        fprintf(stderr, "%s\n", msg.msg);
+    }
+    return tx_vocab_encode(&tool->t.vocab, side, text, ids, cap);
 }
 
 int tx_tool_example(tx_tool *tool, const char *where, const char *src, const char *tgt,
                     tx_example *ex, int *ids, int cap, tx_err *err) {
     int rc = tx_trained_example(&tool->t, src, tgt, ex, ids, cap, err);
-    if (!rc) rc = unknown(tool, where, TX_SRC, src, err);
-    if (!rc && tgt) rc = unknown(tool, where, TX_TGT, tgt, err);
+    if (!rc && tx_tool_encode(tool, where, TX_SRC, src, ids, cap, err) < 0) rc = TX_EINPUT;
+    if (!rc && tgt && tx_tool_encode(tool, where, TX_TGT, tgt, ids + ex->src_len,
+                                     cap - ex->src_len, err) < 0)
+        rc = TX_EINPUT;
     int longest = tool->t.info.max_src;
     if (!rc && longest && ex->src_len > longest)
         fprintf(stderr, "%s: %s: the source has %d tokens, more than any training source "
@@ -152,8 +162,8 @@ int tx_tool_generate(tx_tool *tool, const char *where, const char *src, int beam
         tx_batch_alloc(&b, 1, ex.src_len, 0);
         tx_batch_fill(&b, &ex, 1, t->cfg.model.kind == TX_DECODER_ONLY);
         *out = tx_malloc(((size_t)max_len + 1) * sizeof **out);
-        if (beam > 1) tx_decode_beam(&tool->tp, &t->model, &b, beam, alpha, max_len, *out, n, NULL);
-        else tx_decode_greedy(&tool->tp, &t->model, &b, max_len, *out, n);
+        tx_search s = {.max_len = max_len, .beam = beam, .alpha = alpha};
+        tx_decode(&tool->tp, &t->model, &b, &s, &(tx_decoded){.tok = *out, .len = n});
         tx_tape_reset(&tool->tp);
         tx_batch_free(&b);
     }

@@ -52,6 +52,16 @@ typedef struct tx_tool {
  * returns 2 (nothing to close), else 0. Close with tx_tool_close. */
 int tx_tool_open(tx_tool *tool, const char *cmd, const char *path);
 void tx_tool_close(tx_tool *tool);
+/* 0 if the model maps sources to targets (every task but text), else prints
+ * "CMD: PATH: ... use 'tapeformer sample'" and returns 2. */
+int tx_tool_pairs(const tx_tool *tool, const char *path);
+
+/* Tokenizes text for side (TX_SRC, TX_TGT) into ids [cap] and returns the
+ * token count (which may exceed cap), after reporting tokens outside the
+ * vocabulary: a warning "CMD: WHERE: ..." on stderr, or with tool->strict
+ * the error TX_EINPUT in err and -TX_EINPUT returned. */
+int tx_tool_encode(tx_tool *tool, const char *where, int side, const char *text, int *ids,
+                   int cap, tx_err *err);
 
 /* tx_trained_example with the checks a user needs to trust the output: a
  * token outside the vocabulary (read as <unk>) or a source longer than any

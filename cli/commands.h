@@ -8,6 +8,7 @@
 int tx_cmd_gradcheck(int argc, char **argv);
 int tx_cmd_train(int argc, char **argv);
 int tx_cmd_generate(int argc, char **argv);
+int tx_cmd_sample(int argc, char **argv);
 int tx_cmd_score(int argc, char **argv);
 int tx_cmd_eval(int argc, char **argv);
 int tx_cmd_export(int argc, char **argv);

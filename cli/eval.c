@@ -10,11 +10,13 @@
 #include "commands.h"
 
 static const char usage[] =
-    "usage: tapeformer eval CHECKPOINT [--data FILE.tsv]\n"
+    "usage: tapeformer eval CHECKPOINT [--data FILE]\n"
     "Prints the model's validation loss (mean cross-entropy per target token, EOS\n"
     "included, natural log) and greedy exact-match accuracy, on the held-out examples\n"
     "of the task in the checkpoint's config (as training measures them) or, with\n"
-    "--data, on every 'source<TAB>target' line of FILE.tsv.\n"
+    "--data, on every 'source<TAB>target' line of FILE. A model of the text task gets\n"
+    "its loss per token and bits per character instead, on its validation windows or\n"
+    "on every window of the text FILE.\n"
     "  --strict   with --data, a token outside the model's vocabulary is an error\n"
     "             (default: a warning on stderr, and the token is read as <unk>)\n"
     "Exit status 2 on a bad file or option.\n";
@@ -86,6 +88,54 @@ static int from_tsv(tx_tool *tool, const char *path, example_list *l, tx_err *er
     return rc;
 }
 
+/* A text model: validation windows of its own task's text, or every window
+ * of a text file's. */
+static int eval_text(tx_tool *tool, const char *path) {
+    const tx_trained *t = &tool->t;
+    int context = t->cfg.data.context, windows, rc = 0;
+    tx_data d = {0};
+    char *text = NULL;
+    int *ids = NULL;
+    const int *tokens;
+    tx_err err;
+    if (!path) {
+        if ((rc = tx_data_open(&d, &t->cfg.data, &err))) {
+            fprintf(stderr, "eval: %s\n", err.msg);
+            return 2;
+        }
+        tokens = d.text_valid;
+        windows = d.valid_windows;
+    } else {
+        size_t size;
+        if (tx_read_file(path, &text, &size, &err)) {
+            fprintf(stderr, "eval: %s\n", err.msg);
+            return 2;
+        }
+        size_t bad = tx_utf8_check(text, size);
+        ids = tx_malloc((size + 1) * sizeof *ids);
+        int n = bad < size ? 0 : tx_tool_encode(tool, path, TX_SRC, text, ids, (int)size + 1, &err);
+        if (bad < size || n < 0 || n < context + 1) {
+            if (bad < size) fprintf(stderr, "eval: %s: byte %zu: invalid UTF-8\n", path, bad);
+            else if (n < 0) fprintf(stderr, "eval: %s: %s\n", path, err.msg);
+            else fprintf(stderr, "eval: %s: %d tokens, fewer than one window of context + 1 = "
+                                 "%d\n", path, n, context + 1);
+            free(text);
+            free(ids);
+            return 2;
+        }
+        tokens = ids;
+        windows = (n - 1) / context;
+    }
+    tx_eval_result r = tx_decode_evaluate_text(&tool->tp, &t->model, &t->vocab, tokens, windows,
+                                               context);
+    printf("loss %.6f  bits_per_char %.6f  windows %d  tokens %ld\n", r.loss, r.bits_per_char,
+           r.n, r.tokens);
+    tx_data_free(&d);
+    free(text);
+    free(ids);
+    return rc;
+}
+
 int tx_cmd_eval(int argc, char **argv) {
     const char *path = NULL, *data = NULL;
     int strict = 0;
@@ -97,6 +147,11 @@ int tx_cmd_eval(int argc, char **argv) {
     tx_tool tool;
     if (tx_tool_open(&tool, "eval", path)) return 2;
     tool.strict = strict;
+    if (tool.t.cfg.data.task == TX_TASK_TEXT) {
+        rc = eval_text(&tool, data);
+        tx_tool_close(&tool);
+        return rc;
+    }
     example_list l = {0};
     tx_err err;
     rc = data ? from_tsv(&tool, data, &l, &err) : from_task(&tool, &l, &err);

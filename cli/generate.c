@@ -43,6 +43,10 @@ int tx_cmd_generate(int argc, char **argv) {
     tx_tool tool;
     if (tx_tool_open(&tool, "generate", path)) return 2;
     tool.strict = strict;
+    if ((rc = tx_tool_pairs(&tool, path))) {
+        tx_tool_close(&tool);
+        return rc;
+    }
     char *line = NULL, where[64] = "--input";
     size_t cap = 0;
     for (long lineno = 1; !rc; lineno++) {

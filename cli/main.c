@@ -13,6 +13,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  train CONFIG           train a model from an INI config file\n"
             "  generate CHECKPOINT    decode source lines (greedy or beam search)\n"
+            "  sample CHECKPOINT      text drawn from a decoder-only model\n"
             "  score CHECKPOINT       per-token negative log-likelihood of source<TAB>target lines\n"
             "  eval CHECKPOINT        validation loss and exact-match accuracy\n"
             "  export CHECKPOINT OUT  weights only, float32 safetensors\n"
@@ -57,6 +58,7 @@ int main(int argc, char **argv) {
         const char *name;
         int (*run)(int, char **);
     } cmds[] = {{"train", tx_cmd_train},       {"generate", tx_cmd_generate},
+                {"sample", tx_cmd_sample},
                 {"score", tx_cmd_score},       {"eval", tx_cmd_eval},
                 {"export", tx_cmd_export},     {"attention", tx_cmd_attention},
                 {"plot", tx_cmd_plot}};

@@ -56,6 +56,10 @@ int tx_cmd_score(int argc, char **argv) {
     tx_tool tool;
     if (tx_tool_open(&tool, "score", path)) return 2;
     tool.strict = strict;
+    if ((rc = tx_tool_pairs(&tool, path))) {
+        tx_tool_close(&tool);
+        return rc;
+    }
     char *line = NULL, where[64];
     size_t cap = 0;
     tx_err err;

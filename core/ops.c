@@ -865,17 +865,25 @@ tx_tensor *tx_mean(tx_tape *tp, tx_tensor *x) {
 }
 
 /* ==== attention (fused) =================================================== */
+/* Per (batch item, head): S = s·q·kᵀ + mask, P = softmax(S), then with
+ * attention dropout (training, p > 0) P' = P ⊙ m/(1−p), m the keep mask
+ * drawn from the tape's stream (element by element, as tx_dropout), else
+ * P' = P; O = P'·v. */
 
 typedef struct attention_state {
     const tx_tensor *P; /* [B, H, Tq, Tk] probabilities (the `probs` tensor) */
+    tx_real *Pd;        /* [B·H·Tq·Tk] P' with dropout, NULL without */
     tx_real *dP;        /* [B·H·Tq·Tk] scratch for backward */
     tx_real scale;
+    uint64_t key;       /* dropout stream */
+    double p;           /* dropout probability, 0: none */
 } attention_state;
 
 static void attention_backward(tx_node *n) {
     /* In the forward pass this was, per (b, h): S = s·q·kᵀ + mask,
-     * P = softmax(S), O = P·v. Hence dV = Pᵀ·dO, dP = dO·vᵀ,
-     * dS = P ⊙ (dP − rowsum(dP ⊙ P)), dq = s·dS·k, dk = s·dSᵀ·q. */
+     * P = softmax(S), P' = P ⊙ m/(1−p), O = P'·v. Hence dV = P'ᵀ·dO,
+     * dP' = dO·vᵀ, dP = dP' ⊙ m/(1−p), dS = P ⊙ (dP − rowsum(dP ⊙ P)),
+     * dq = s·dS·k, dk = s·dSᵀ·q. */
     const attention_state *st = n->saved;
     tx_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
     const tx_tensor *P = st->P;
@@ -884,15 +892,18 @@ static void attention_backward(tx_node *n) {
     tx_real s = st->scale;
 #pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D >= TX_PAR_MIN_MACS)
     for (int t = 0; t < BH; t++) {
-        const tx_real *p = P->data + (size_t)t * Tq * Tk;
+        size_t off = (size_t)t * Tq * Tk;
+        const tx_real *p = P->data + off, *pd = st->Pd ? st->Pd + off : p;
         const tx_real *dO = n->out->grad + (size_t)t * Tq * D;
         const tx_real *qt = q->data + (size_t)t * Tq * D;
         const tx_real *kt = k->data + (size_t)t * Tk * D;
         const tx_real *vt = v->data + (size_t)t * Tk * D;
-        tx_real *dP = st->dP + (size_t)t * Tq * Tk;
-        if (v->grad) tx_gemm(Tk, D, Tq, p, Tk, 1, dO, D, 0, v->grad + (size_t)t * Tk * D, D, 1);
+        tx_real *dP = st->dP + off;
+        if (v->grad) tx_gemm(Tk, D, Tq, pd, Tk, 1, dO, D, 0, v->grad + (size_t)t * Tk * D, D, 1);
         if (!q->grad && !k->grad) continue;
         tx_gemm(Tq, Tk, D, dO, D, 0, vt, D, 1, dP, Tk, 0);
+        if (st->Pd)
+            for (size_t e = 0; e < (size_t)Tq * Tk; e++) dP[e] *= dropout_factor(st->key, off + e, st->p);
         /* dP becomes s·dS in place. */
         for (int i = 0; i < Tq; i++)
             softmax_row_backward(p + (size_t)i * Tk, dP + (size_t)i * Tk,
@@ -902,51 +913,93 @@ static void attention_backward(tx_node *n) {
     }
 }
 
+/* The forward pass of every (b, h) block: keys and values of block t start
+ * at t·kstride (Tk·D when contiguous; a cache's capacity·D when decoding). */
+static void attention_blocks(const tx_tensor *q, const tx_real *k, const tx_real *v,
+                             size_t kstride, int Tk, const tx_tensor *mask, tx_real scale,
+                             tx_tensor *P, tx_real *Pd, uint64_t key, double p, tx_real *out) {
+    int B = q->shape[0], H = q->shape[1], Tq = q->shape[2], D = q->shape[3];
+    mask_view mv = mask_view_make("attention", P, mask);
+#pragma omp parallel for schedule(static) if (B * H > 1 && (double)B * H * Tq * Tk * D >= TX_PAR_MIN_MACS)
+    for (int t = 0; t < B * H; t++) {
+        size_t off = (size_t)t * Tq * Tk;
+        tx_real *pt = P->data + off;
+        tx_gemm(Tq, Tk, D, q->data + (size_t)t * Tq * D, D, 0, k + t * kstride, D, 1, pt, Tk, 0);
+        for (int i = 0; i < Tq; i++)
+            softmax_row(pt + (size_t)i * Tk, scale, mask_row(&mv, t / H, t % H, i),
+                        pt + (size_t)i * Tk, Tk);
+        if (Pd) {
+            for (size_t e = 0; e < (size_t)Tq * Tk; e++)
+                Pd[off + e] = pt[e] * dropout_factor(key, off + e, p);
+            pt = Pd + off;
+        }
+        tx_gemm(Tq, D, Tk, pt, Tk, 0, v + t * kstride, D, 0, out + (size_t)t * Tq * D, D, 0);
+    }
+}
+
 tx_tensor *tx_attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v,
-                        const tx_tensor *mask, tx_real scale,
+                        const tx_tensor *mask, tx_real scale, tx_real dropout,
                         tx_tensor **probs) {
     CHECK_SHAPES(q->ndim == 4 && k->ndim == 4 && q->shape[0] == k->shape[0] &&
                      q->shape[1] == k->shape[1] && q->shape[3] == k->shape[3],
                  "attention", q, k, "q must be [B, H, Tq, D] and k [B, H, Tk, D]");
     CHECK_SHAPES(tx_same_shape(k, v), "attention", k, v, "k and v must be equal");
+    TX_ASSERT(dropout >= 0 && dropout < 1, "attention: dropout %g outside [0, 1)", (double)dropout);
     int B = q->shape[0], H = q->shape[1], Tq = q->shape[2], Tk = k->shape[2],
         D = q->shape[3];
     tx_tensor *P = tx_tensor_new(tp, 0, 4, B, H, Tq, Tk);
-    mask_view mv = mask_view_make("attention", P, mask);
     tx_tensor *out = tx_op_output(tp, 4, q->shape, q, k, v);
-#pragma omp parallel for schedule(static) if (B * H > 1 && (double)B * H * Tq * Tk * D >= TX_PAR_MIN_MACS)
-    for (int t = 0; t < B * H; t++) {
-        tx_real *p = P->data + (size_t)t * Tq * Tk;
-        tx_gemm(Tq, Tk, D, q->data + (size_t)t * Tq * D, D, 0,
-                k->data + (size_t)t * Tk * D, D, 1, p, Tk, 0);
-        for (int i = 0; i < Tq; i++)
-            softmax_row(p + (size_t)i * Tk, scale, mask_row(&mv, t / H, t % H, i),
-                        p + (size_t)i * Tk, Tk);
-        tx_gemm(Tq, D, Tk, p, Tk, 0, v->data + (size_t)t * Tk * D, D, 0,
-                out->data + (size_t)t * Tq * D, D, 0);
-    }
+    int drop = tp->training && dropout > 0;
+    uint64_t key = drop ? tp->seed * 0x9e3779b97f4a7c15ULL + ++tp->ncalls : 0;
+    tx_real *Pd = drop ? tx_tape_alloc(tp, P->size * sizeof(tx_real)) : NULL;
+    attention_blocks(q, k->data, v->data, (size_t)Tk * D, Tk, mask, scale, P, Pd, key, dropout,
+                     out->data);
     tx_node *n = tx_op_record(tp, "attention", attention_backward, out, q, k, v);
     attention_state *st = tx_op_save(tp, n, sizeof *st);
-    if (st) *st = (attention_state){P, tx_tape_alloc(tp, P->size * sizeof(tx_real)), scale};
+    if (st)
+        *st = (attention_state){P, Pd, tx_tape_alloc(tp, P->size * sizeof(tx_real)), scale,
+                                key, drop ? dropout : 0};
     if (probs) *probs = P;
+    return out;
+}
+
+tx_tensor *tx_attention_cached(tx_tape *tp, tx_tensor *q, const tx_real *k, const tx_real *v,
+                               int cap, int Tk, const tx_tensor *mask, tx_real scale) {
+    TX_ASSERT(q->ndim == 4 && Tk >= 1 && Tk <= cap,
+              "attention_cached: q must be [B, H, Tq, D] and 1 <= Tk = %d <= cap = %d", Tk, cap);
+    TX_ASSERT(!q->grad, "attention_cached: decoding only (no gradients)");
+    tx_tensor *P = tx_tensor_new(tp, 0, 4, q->shape[0], q->shape[1], q->shape[2], Tk);
+    tx_tensor *out = tx_tensor_newv(tp, 0, 4, q->shape);
+    attention_blocks(q, k, v, (size_t)cap * q->shape[3], Tk, mask, scale, P, NULL, 0, 0,
+                     out->data);
     return out;
 }
 
 /* ==== masks =============================================================== */
 
-tx_tensor *tx_mask_make(tx_tape *tp, int B, int Tq, int Tk, int causal,
-                        const int *lengths) {
-    if (!causal && !lengths) return NULL;
-    int nb = lengths ? B : 1;
+/* [nb, 1, Tq, Tk]: key j hidden from query i of row b when causal and
+ * j > i + off(b), or when j >= lengths[b]. */
+static tx_tensor *mask_fill(tx_tape *tp, int nb, int Tq, int Tk, int causal, int off,
+                            const int *offset, const int *lengths) {
     tx_tensor *m = tx_tensor_new(tp, 0, 4, nb, 1, Tq, Tk);
     for (int b = 0; b < nb; b++)
         for (int i = 0; i < Tq; i++)
             for (int j = 0; j < Tk; j++) {
-                int hidden = (causal && j > i + (Tk - Tq)) ||
+                int hidden = (causal && j > i + (offset ? offset[b] : off)) ||
                              (lengths && j >= lengths[b]);
                 m->data[((size_t)b * Tq + i) * Tk + j] = hidden ? -INFINITY : 0;
             }
     return m;
+}
+
+tx_tensor *tx_mask_make(tx_tape *tp, int B, int Tq, int Tk, int causal,
+                        const int *lengths) {
+    if (!causal && !lengths) return NULL;
+    return mask_fill(tp, lengths ? B : 1, Tq, Tk, causal, Tk - Tq, NULL, lengths);
+}
+
+tx_tensor *tx_mask_offset(tx_tape *tp, int B, int Tq, int Tk, const int *offset) {
+    return mask_fill(tp, B, Tq, Tk, 1, 0, offset, NULL);
 }
 
 tx_tensor *tx_mask_causal(tx_tape *tp, int Tq, int Tk) {

@@ -72,12 +72,21 @@ tx_tensor *tx_mean(tx_tape *tp, tx_tensor *x); /* one element */
 
 /* Fused scaled dot-product attention, per (batch item, head) in parallel:
  * softmax(scale · q·kᵀ + mask)·v. q [B, H, Tq, D], k and v [B, H, Tk, D],
- * mask as in tx_softmax against scores [B, H, Tq, Tk]. Out [B, H, Tq, D].
- * If probs is non-NULL it receives the probabilities [B, H, Tq, Tk] (arena
- * memory valid until the next reset), kept for attention maps. */
+ * mask as in tx_softmax against scores [B, H, Tq, Tk]. With tp->training
+ * and dropout > 0 the probabilities go through inverted dropout before
+ * multiplying v (as torch.nn.MultiheadAttention's dropout); dropout 0 costs
+ * nothing. Out [B, H, Tq, D]. If probs is non-NULL it receives the
+ * probabilities [B, H, Tq, Tk] before dropout (arena memory valid until the
+ * next reset), kept for attention maps. */
 tx_tensor *tx_attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v,
-                        const tx_tensor *mask, tx_real scale,
+                        const tx_tensor *mask, tx_real scale, tx_real dropout,
                         tx_tensor **probs);
+
+/* The same, no gradient, for decoding with a key/value cache: keys and values
+ * are the first Tk of cap positions of k and v [B, H, cap, D]. q must not need
+ * a gradient. Out [B, H, Tq, D]. */
+tx_tensor *tx_attention_cached(tx_tape *tp, tx_tensor *q, const tx_real *k, const tx_real *v,
+                               int cap, int Tk, const tx_tensor *mask, tx_real scale);
 
 /* Masks (no grad) for tx_softmax and tx_attention, 0 or -INFINITY.
  * causal [Tq, Tk]: query i sees keys j <= i + (Tk - Tq).
@@ -87,5 +96,8 @@ tx_tensor *tx_mask_causal(tx_tape *tp, int Tq, int Tk);
 tx_tensor *tx_mask_padding(tx_tape *tp, const int *lengths, int B, int Tk);
 tx_tensor *tx_mask_make(tx_tape *tp, int B, int Tq, int Tk, int causal,
                         const int *lengths);
+/* Causal for rows whose queries start at offset[b] (decoding with a cache):
+ * [B, 1, Tq, Tk], key j hidden from query i of row b when j > offset[b] + i. */
+tx_tensor *tx_mask_offset(tx_tape *tp, int B, int Tq, int Tk, const int *offset);
 
 #endif

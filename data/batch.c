@@ -4,7 +4,7 @@
 #include "internal.h"
 
 void tx_batch_alloc(tx_batch *b, int max_b, int max_src, int max_tgt) {
-    TX_ASSERT(max_b > 0 && max_src > 0 && max_tgt >= 0,
+    TX_ASSERT(max_b > 0 && max_src >= 0 && max_tgt >= 0,
               "tx_batch_alloc: batch %d, source %d, target %d", max_b, max_src,
               max_tgt);
     memset(b, 0, sizeof *b);
@@ -85,4 +85,22 @@ void tx_batch_fill(tx_batch *b, const tx_example *ex, int n, int decoder_only) {
     tx_batch_begin(b, decoder_only);
     for (int i = 0; i < n; i++) tx_batch_add(b, &ex[i]);
     tx_batch_end(b);
+}
+
+void tx_batch_fill_windows(tx_batch *b, const int *tokens, const size_t *offset, int n,
+                           int context) {
+    TX_ASSERT(n <= b->cap_b && context <= b->cap_tt,
+              "tx_batch_fill_windows: %d windows of %d tokens, room for %d of %d", n, context,
+              b->cap_b, b->cap_tt);
+    b->B = n;
+    b->Ts = 0;
+    b->Tt = context;
+    b->decoder_only = 1;
+    for (int i = 0; i < n; i++) {
+        const int *w = tokens + offset[i];
+        memcpy(b->tgt_in + (size_t)i * context, w, (size_t)context * sizeof *w);
+        memcpy(b->tgt_out + (size_t)i * context, w + 1, (size_t)context * sizeof *w);
+        b->src_len[i] = 0;
+        b->tgt_len[i] = context;
+    }
 }

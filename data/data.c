@@ -9,7 +9,10 @@
 #define TRAIN_STREAM 0x747261696e000000ULL
 #define VALID_STREAM 0x76616c6964000000ULL
 
-static int is_generated(const tx_data *d) { return d->cfg.task != TX_TASK_TSV; }
+static int is_generated(const tx_data *d) {
+    return d->cfg.task != TX_TASK_TSV && d->cfg.task != TX_TASK_TEXT;
+}
+static int is_text(const tx_data *d) { return d->cfg.task == TX_TASK_TEXT; }
 
 /* Tokenizes e's texts into ids (room for cap_src + cap_tgt, target right
  * after source) and returns the first id not used. */
@@ -202,7 +205,8 @@ int tx_data_open(tx_data *d, const tx_data_config *cfg, tx_err *err) {
               cfg->valid_examples);
     memset(d, 0, sizeof *d);
     d->cfg = *cfg;
-    int rc = is_generated(d) ? open_generated(d, err) : open_tsv(d, err);
+    int rc = is_text(d) ? tx_text_open(d, err) : is_generated(d) ? open_generated(d, err)
+                                                                   : open_tsv(d, err);
     if (rc) tx_data_free(d);
     return rc;
 }
@@ -220,6 +224,10 @@ void tx_data_free(tx_data *d) {
 }
 
 void tx_data_next_batch(tx_data *d, tx_batch *b, int n, int decoder_only) {
+    if (is_text(d)) {
+        tx_text_next_batch(d, b, n);
+        return;
+    }
     tx_batch_begin(b, decoder_only);
     for (int i = 0; i < n; i++)
         tx_batch_add(b, is_generated(d) ? next_generated(d) : next_tsv(d));
@@ -233,16 +241,16 @@ void tx_data_get_pos(const tx_data *d, uint64_t pos[TX_DATA_POS]) {
 }
 
 int tx_data_set_pos(tx_data *d, const uint64_t pos[TX_DATA_POS], tx_err *err) {
-    if (is_generated(d) && !(pos[0] | pos[1] | pos[2] | pos[3]))
+    if ((is_generated(d) || is_text(d)) && !(pos[0] | pos[1] | pos[2] | pos[3]))
         return tx_error(err, TX_EINPUT,
                         "data position: the generator state is all zero");
-    if (!is_generated(d) && pos[5] > (uint64_t)d->n_train)
+    if (d->cfg.task == TX_TASK_TSV && pos[5] > (uint64_t)d->n_train)
         return tx_error(err, TX_EINPUT,
                         "data position: index %llu beyond the %d training "
                         "examples", (unsigned long long)pos[5], d->n_train);
     memcpy(d->rng.s, pos, sizeof d->rng.s);
     d->epoch = pos[4];
     d->index = pos[5];
-    if (!is_generated(d)) shuffle(d);
+    if (d->cfg.task == TX_TASK_TSV) shuffle(d);
     return TX_OK;
 }

@@ -6,8 +6,8 @@
 #include "../core/base.h"
 
 enum { TX_TASK_COPY, TX_TASK_REVERSE, TX_TASK_SORT, TX_TASK_NUMBERS_EN,
-       TX_TASK_NUMBERS_ZH, TX_TASK_TSV };
-enum { TX_TOK_CHAR, TX_TOK_WORD };
+       TX_TASK_NUMBERS_ZH, TX_TASK_TSV, TX_TASK_TEXT };
+enum { TX_TOK_CHAR, TX_TOK_WORD, TX_TOK_BYTE };
 
 typedef struct tx_data_config {
     int task;            /* TX_TASK_* */
@@ -16,6 +16,7 @@ typedef struct tx_data_config {
     char train_file[512];/* TSV task */
     char valid_file[512];/* TSV task; empty: hold out part of train_file */
     int tokenize;        /* TX_TOK_* */
+    int context;         /* text: tokens a training window predicts from */
     uint64_t seed;
     int valid_examples;  /* K: the validation set holds at most K examples */
 } tx_data_config;
@@ -23,6 +24,7 @@ typedef struct tx_data_config {
 /* Limits of the symbol tasks (configuration checks them). */
 #define TX_MAX_SYMBOLS 100000
 #define TX_MAX_SEQ 1024
+#define TX_MAX_CONTEXT 65536
 /* Longest TSV line in bytes, line break excluded. */
 #define TX_TSV_MAX_LINE 4096
 
@@ -139,6 +141,12 @@ typedef struct tx_data {
     int max_src, max_tgt; /* longest source / target of any example, tokens */
     tx_example *valid;    /* [n_valid] fixed, deterministic order */
     int n_valid;
+    /* the text task: no examples but token streams; validation is the first
+     * valid_windows windows of context + 1 tokens of text_valid, each
+     * starting where the previous one's last prediction was */
+    const int *text_valid; /* [n_text_valid] validation token ids */
+    size_t n_text_valid;
+    int valid_windows;
     /* private */
     tx_example *train;    /* [n_train] TSV only */
     int n_train;
@@ -148,6 +156,7 @@ typedef struct tx_data {
     tx_example sample;    /* generated tasks: the example being drawn */
     char *text[2];        /* storage for [0] training, [1] validation texts */
     int *ids[2];          /* storage for their token ids */
+    size_t n_text_train;  /* text: training tokens, ids[0] */
 } tx_data;
 
 /* Builds the vocabulary and validation set of cfg's task (TSV: reads the
@@ -156,8 +165,17 @@ typedef struct tx_data {
  * tx_data_free. */
 int tx_data_open(tx_data *d, const tx_data_config *cfg, tx_err *err);
 void tx_data_free(tx_data *d);
-/* The next n training examples into b (never a validation example). */
+/* The next n training examples into b (never a validation example); for the
+ * text task n windows of context + 1 tokens at random offsets of the
+ * training text (decoder-only layout, no prompt: tgt_in the first context
+ * tokens, tgt_out the last). */
 void tx_data_next_batch(tx_data *d, tx_batch *b, int n, int decoder_only);
+/* b <- n windows of context + 1 tokens starting at tokens + offset[i]. */
+void tx_batch_fill_windows(tx_batch *b, const int *tokens, const size_t *offset, int n,
+                           int context);
+/* Characters a token's text holds (its UTF-8 lead bytes): bits per
+ * character divide by their sum, comparable across tokenizations. */
+int tx_vocab_chars(const tx_vocab *v, int id);
 void tx_data_get_pos(const tx_data *d, uint64_t pos[TX_DATA_POS]);
 /* Returns TX_EINPUT (message "data position: ...") if pos cannot come from
  * this data set. */

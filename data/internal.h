@@ -47,4 +47,8 @@ double tx_task_sources(const tx_data_config *c);
 int tx_tsv_read(const char *path, int mode, char **text, tx_example **ex,
                 int *n, tx_err *err);
 
+/* The text task (lm.c): reads, tokenizes and splits the corpus into d. */
+int tx_text_open(tx_data *d, tx_err *err);
+void tx_text_next_batch(tx_data *d, tx_batch *b, int n);
+
 #endif

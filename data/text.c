@@ -6,7 +6,8 @@
 
 static const char *const special_names[TX_NSPECIAL] = {"<pad>", "<bos>",
                                                        "<eos>", "<unk>"};
-static const char *const mode_names[2] = {"char", "word"};
+static const char *const mode_names[] = {"char", "word", "byte"};
+#define NMODES (int)(sizeof mode_names / sizeof *mode_names)
 
 /* Length of the well-formed UTF-8 sequence at s (at most n bytes), 0 if none.
  * Continuation bytes are checked in order, so a NUL stops the scan early and
@@ -53,7 +54,7 @@ int tx_token_next(int mode, const char **p, const char **tok, int *len) {
         return e > s;
     }
     if (!*s) return 0;
-    int n = utf8_seq((const unsigned char *)s, 4);
+    int n = mode == TX_TOK_BYTE ? 1 : utf8_seq((const unsigned char *)s, 4);
     *tok = s, *len = n ? n : 1, *p = s + *len;
     return 1;
 }
@@ -140,6 +141,14 @@ int tx_vocab_unknown(const tx_vocab *v, int side, const char *text, const char *
     return n;
 }
 
+int tx_vocab_chars(const tx_vocab *v, int id) {
+    if (id < TX_NSPECIAL) return id == TX_UNK; /* an unknown token stood for something */
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)v->tok[id]; *p; p++)
+        n += (*p & 0xC0) != 0x80;
+    return n;
+}
+
 /* Appends s whole, or nothing once a piece did not fit (so no code point is
  * cut); *len counts the full length either way. */
 static void append(char *out, size_t cap, size_t *len, const char *s) {
@@ -167,15 +176,39 @@ size_t tx_vocab_decode(const tx_vocab *v, int side, const int *ids, int n,
     return len;
 }
 
+/* A token byte that the vocabulary text cannot hold as it is: the escape
+ * character, line breaks and other controls, and bytes that are not part
+ * of well-formed UTF-8 (a byte-level token). */
+static int needs_escape(const char *t, size_t i) {
+    unsigned char c = (unsigned char)t[i];
+    if (c == '\\' || c < 0x20 || c == 0x7f) return 1;
+    if (c < 0x80) return 0;
+    /* inside a well-formed sequence? find its lead byte */
+    size_t lead = i;
+    while (lead > 0 && i - lead < 3 && ((unsigned char)t[lead] & 0xC0) == 0x80) lead--;
+    int n = utf8_seq((const unsigned char *)t + lead, strlen(t + lead));
+    return !n || lead + (size_t)n <= i;
+}
+
+/* Version 1 writes tokens as they are, one per line; version 2 (used when
+ * some token needs it) escapes \\, \n and the bytes needs_escape names as
+ * \xHH. */
 char *tx_vocab_to_string(const tx_vocab *v) {
+    int escape = 0;
+    for (int i = TX_NSPECIAL; i < v->size; i++)
+        for (size_t j = 0; v->tok[i][j]; j++) escape |= needs_escape(v->tok[i], j);
     char head[64];
-    int hn = snprintf(head, sizeof head, "tapeformer-vocab %s %s\n",
+    int hn = snprintf(head, sizeof head, "tapeformer-vocab%s %s %s\n", escape ? "2" : "",
                       mode_names[v->mode[TX_SRC]], mode_names[v->mode[TX_TGT]]);
     size_t bytes = (size_t)hn + 1;
-    for (int i = TX_NSPECIAL; i < v->size; i++) bytes += strlen(v->tok[i]) + 1;
+    for (int i = TX_NSPECIAL; i < v->size; i++) bytes += 4 * strlen(v->tok[i]) + 1;
     char *s = tx_malloc(bytes), *w = stpcpy(s, head);
     for (int i = TX_NSPECIAL; i < v->size; i++) {
-        w = stpcpy(w, v->tok[i]);
+        const char *t = v->tok[i];
+        for (size_t j = 0; t[j]; j++) {
+            if (escape && needs_escape(t, j)) w += sprintf(w, t[j] == '\\' ? "\\\\" : "\\x%02x", (unsigned char)t[j]);
+            else *w++ = t[j];
+        }
         *w++ = '\n';
     }
     *w = 0;
@@ -183,46 +216,72 @@ char *tx_vocab_to_string(const tx_vocab *v) {
 }
 
 static int mode_of(const char *s, int n) {
-    for (int m = 0; m < 2; m++)
+    for (int m = 0; m < NMODES; m++)
         if (!span_cmp(s, n, mode_names[m], (int)strlen(mode_names[m])))
             return m;
     return -1;
+}
+
+static int hex(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Unescapes the version-2 token [p, e) into out; its length, or -1. */
+static int unescape(const char *p, const char *e, char *out) {
+    int n = 0;
+    while (p < e) {
+        if (*p != '\\') {
+            out[n++] = *p++;
+        } else if (p + 1 < e && p[1] == '\\') {
+            out[n++] = '\\', p += 2;
+        } else if (p + 3 < e + 0 && p[1] == 'x' && hex(p[2]) >= 0 && hex(p[3]) >= 0 &&
+                   (hex(p[2]) << 4 | hex(p[3]))) {
+            out[n++] = (char)(hex(p[2]) << 4 | hex(p[3])), p += 4;
+        } else {
+            return -1;
+        }
+    }
+    return n;
 }
 
 int tx_vocab_from_string(tx_vocab *v, const char *s, tx_err *err) {
     v->tok = NULL;
     v->size = 0;
     const char *nl = strchr(s, '\n'), *p = s, *tok;
-    int modes[2], len;
-    if (!nl || strncmp(s, "tapeformer-vocab ", 17))
+    int modes[2], len, escaped = !strncmp(s, "tapeformer-vocab2 ", 18);
+    if (!nl || (strncmp(s, "tapeformer-vocab ", 17) && !escaped))
         return tx_error(err, TX_EINPUT,
                         "vocabulary:1: expected 'tapeformer-vocab <src mode> "
                         "<tgt mode>'");
-    p += 17;
+    p += escaped ? 18 : 17;
     for (int side = 0; side < 2; side++) {
         if (!tx_token_next(TX_TOK_WORD, &p, &tok, &len) || p > nl ||
             (modes[side] = mode_of(tok, len)) < 0)
             return tx_error(err, TX_EINPUT,
-                            "vocabulary:1: expected modes 'char' or 'word'");
+                            "vocabulary:1: expected modes 'char', 'word' or 'byte'");
     }
     size_t n = 0, cap = 64;
     tx_span *t = tx_malloc(cap * sizeof *t);
+    char *text = tx_malloc(strlen(nl + 1) + 1), *w = text;
     for (p = nl + 1; *p; p = nl + 1) {
         nl = strchr(p, '\n');
-        int line = (int)n + 2;
-        if (!nl || nl == p || (n && span_cmp(t[n - 1].s, t[n - 1].n, p,
-                                             (int)(nl - p)) >= 0)) {
+        int line = (int)n + 2, k = nl ? (escaped ? unescape(p, nl, w) : (int)(nl - p)) : -1;
+        if (!escaped && k > 0) memcpy(w, p, (size_t)k);
+        if (k <= 0 || (n && span_cmp(t[n - 1].s, t[n - 1].n, w, k) >= 0)) {
             free(t);
+            free(text);
             return tx_error(err, TX_EINPUT,
                             "vocabulary:%d: expected a non-empty token after "
                             "the previous one in sorted order, ending in a "
                             "newline", line);
         }
         if (n == cap) t = tx_realloc(t, (cap *= 2) * sizeof *t);
-        t[n].s = p;
-        t[n++].n = (int)(nl - p);
+        t[n].s = w;
+        t[n++].n = k;
+        w += k;
     }
     tx_vocab_build(v, modes[TX_SRC], modes[TX_TGT], t, n);
     free(t);
+    free(text);
     return TX_OK;
 }

@@ -48,7 +48,7 @@ static int field(const char **p, int allow_empty, double *v, int *has) {
     return 1;
 }
 
-enum { TRAIN, VALID, ACC, NSERIES };
+enum { TRAIN, VALID, ACC, BPC, NSERIES };
 
 static int read_metrics(const char *path, series s[NSERIES], tx_err *err) {
     FILE *f = fopen(path, "r");
@@ -63,22 +63,24 @@ static int read_metrics(const char *path, series s[NSERIES], tx_err *err) {
             continue;
         }
         if (line[0] == '\n') continue;
-        double v[8];
-        int has[8], ok = 1;
+        /* 8 fields, or 9 with valid_bpc (files before it have 8) */
+        double v[9];
+        int has[9] = {0}, ok = 1, nf = 8;
         const char *p = line;
         for (int i = 0; i < 8 && ok; i++) ok = field(&p, i == 5 || i == 6, &v[i], &has[i]);
-        ok = ok && (*p == '\n' || *p == 0) && has[5] == has[6];
+        if (ok && p[-1] == ',') ok = field(&p, 1, &v[8], &has[8]), nf = 9;
+        ok = ok && (*p == '\n' || *p == 0) && has[5] == (has[6] || has[8]);
         if (!ok) {
             rc = tx_error(err, TX_EINPUT,
-                          "%s:%d: expected 8 comma-separated numbers (valid_loss and valid_accuracy both or neither)",
-                          path, lineno);
+                          "%s:%d: expected 8 or 9 comma-separated numbers (valid_loss with "
+                          "valid_accuracy or valid_bpc, or neither)", path, lineno);
             break;
         }
+        (void)nf;
         push(&s[TRAIN], v[0], v[2]);
-        if (has[5]) {
-            push(&s[VALID], v[0], v[5]);
-            push(&s[ACC], v[0], v[6]);
-        }
+        if (has[5]) push(&s[VALID], v[0], v[5]);
+        if (has[6]) push(&s[ACC], v[0], v[6]);
+        if (has[8]) push(&s[BPC], v[0], v[8]);
     }
     fclose(f);
     if (!rc && lineno == 0) rc = tx_error(err, TX_EINPUT, "%s: empty, expected the header '%s'", path, HEADER);
@@ -177,12 +179,19 @@ int tx_plot_metrics(const char *dir, tx_err *err) {
         range(s, 2, &loss.y0, &loss.y1, 1);
         loss.y0 = floor(loss.y0);
         loss.y1 = ceil(loss.y1) > loss.y0 ? ceil(loss.y1) : loss.y0 + 1;
+        /* right: exact match on [0, 1], or (text) bits per character */
+        int bpc = !s[ACC].n && s[BPC].n;
         panel acc = {570, 50, 400, 320, x0, x1, 0, 1, 0};
+        if (bpc) {
+            range(&s[BPC], 1, &acc.y0, &acc.y1, 0);
+            acc.y0 = floor(acc.y0 * 2) / 2;
+            acc.y1 = ceil(acc.y1 * 2) / 2 > acc.y0 ? ceil(acc.y1 * 2) / 2 : acc.y0 + 0.5;
+        }
         frame(&im, &loss, "loss");
-        frame(&im, &acc, "validation exact match");
+        frame(&im, &acc, bpc ? "validation bits per character" : "validation exact match");
         curve(&im, &loss, &s[TRAIN], BLUE);
         curve(&im, &loss, &s[VALID], ORANGE);
-        curve(&im, &acc, &s[ACC], GREEN);
+        curve(&im, &acc, &s[bpc ? BPC : ACC], GREEN);
         legend(&im, &loss, 0, "training", BLUE);
         legend(&im, &loss, 1, "validation", ORANGE);
         rc = tx_image_save_png(&im, png, err);

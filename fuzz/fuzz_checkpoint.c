@@ -43,7 +43,7 @@ static void write_seed(const char *path) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
-    tx_model_config mc = {.kind = TX_ENCODER_DECODER, .d_model = 4, .heads = 2,
+    tx_model_config mc = {.kind = TX_ENCODER_DECODER, .d_model = 4, .heads = 2, .bias = 1,
                           .encoder_layers = 1, .decoder_layers = 1, .d_ff = 4,
                           .positions = TX_POS_LEARNED, .tie_embeddings = 1,
                           .src_vocab = 8, .tgt_vocab = 8, .max_len = 6};
@@ -56,7 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     tx_params_init(&params, &rng);
     tx_optim_config oc = {.name = TX_OPT_ADAM, .lr = 1e-3, .beta1 = 0.9,
                           .beta2 = 0.98, .eps = 1e-9};
-    tx_optim_init(&opt, &oc, params.size);
+    tx_optim_init(&opt, &oc, &params);
     const char *seed = getenv("TX_FUZZ_WRITE_SEED");
     if (seed) write_seed(seed);
     return 0;

@@ -94,15 +94,17 @@ static tx_tensor *sum_mean(tx_tape *tp, void *v) {
     return c->v ? tx_mean(tp, sq) : tx_sum(tp, sq);
 }
 /* q [B, H, Tq, D], k and v [B, H, Tk, D]. variant 0: no mask; 1: causal with
- * key padding; 2: key padding only (cross-attention shapes) */
+ * key padding; 2: key padding only (cross-attention shapes); 3: causal with
+ * key padding and attention dropout 0.3 */
 static tx_tensor *attention(tx_tape *tp, void *v) {
     CTX(v);
     tx_tensor *q = c->in[0], *k = c->in[1];
     static const int lengths[2] = {4, 2};
     tx_tensor *m = c->v ? tx_mask_make(tp, q->shape[0], q->shape[2], k->shape[2],
-                                       c->v == 1, lengths)
+                                       c->v != 2, lengths)
                         : NULL;
-    return PROJECT(tp, tx_attention(tp, q, k, c->in[2], m, (tx_real)0.6, NULL));
+    tx_real drop = c->v == 3 ? (tx_real)0.3 : 0;
+    return PROJECT(tp, tx_attention(tp, q, k, c->in[2], m, (tx_real)0.6, drop, NULL));
 }
 
 #define ROW(name, v, shapes) {#name, tx_gc_leaves, name, v, shapes, {0}, 0}
@@ -146,5 +148,6 @@ const tx_gc_row tx_gc_op_rows[] = {
     ROW(attention, 0, "1x2x3x3,1x2x3x3,1x2x3x3"),
     ROW(attention, 1, "2x2x4x3,2x2x4x3,2x2x4x3"),
     ROW(attention, 2, "2x1x3x5,2x1x5x5,2x1x5x5"),
+    ROW(attention, 3, "2x2x4x3,2x2x4x3,2x2x4x3"),
     {NULL, NULL, NULL, 0, NULL, {0}, 0},
 };

@@ -16,14 +16,14 @@
  *   [model]  kind encoder_decoder, d_model 64, heads 4, encoder_layers 2,
  *            decoder_layers 2, d_ff 256, activation relu, norm_first false,
  *            dropout 0.1, positions sinusoidal, tie_embeddings true,
- *            scale_embeddings true, max_len 64
+ *            scale_embeddings true, bias true, max_len 64
  *   [data]   task copy, symbols 10, min_len 1, max_len 10, train_file and
- *            valid_file empty, tokenize word, seed 1
+ *            valid_file empty, tokenize word, context 64, seed 1
  *   [train]  batch_size 64, steps 2000, eval_every 200, checkpoint_every 1000,
- *            threads 0, seed 1, target_accuracy 0, accumulate 1,
+ *            threads 0, seed 1, target_accuracy 0, target_loss 0, accumulate 1,
  *            label_smoothing 0, log_every 50, eval_examples 500
  *   [optim]  name adam, lr 0.001, beta1 0.9, beta2 0.98, eps 1e-9,
- *            weight_decay 0, schedule constant, warmup 100, clip_norm 1
+ *            weight_decay 0, decay all, schedule constant, warmup 100, clip_norm 1
  *   [output] name: the config file's stem, dir runs/<name> */
 void tx_config_defaults(tx_config *c) {
     memset(c, 0, sizeof *c);
@@ -32,10 +32,10 @@ void tx_config_defaults(tx_config *c) {
         .encoder_layers = 2, .decoder_layers = 2, .d_ff = 256,
         .activation = TX_ACT_RELU, .norm_first = 0, .dropout = 0.1,
         .positions = TX_POS_SINUSOIDAL, .tie_embeddings = 1,
-        .scale_embeddings = 1, .max_len = 64};
+        .scale_embeddings = 1, .bias = 1, .max_len = 64};
     c->data = (tx_data_config){.task = TX_TASK_COPY, .symbols = 10,
                                .min_len = 1, .max_len = 10,
-                               .tokenize = TX_TOK_WORD, .seed = 1,
+                               .tokenize = TX_TOK_WORD, .context = 64, .seed = 1,
                                .valid_examples = 500};
     c->train = (tx_train_config){
         .batch_size = 64, .steps = 2000, .eval_every = 200,
@@ -68,8 +68,9 @@ static const char *const kinds[] = {"encoder_decoder", "decoder_only", NULL};
 static const char *const activations[] = {"relu", "gelu", NULL};
 static const char *const positions[] = {"sinusoidal", "learned", "none", NULL};
 static const char *const tasks[] = {"copy", "reverse", "sort", "numbers_en",
-                                    "numbers_zh", "tsv", NULL};
-static const char *const tokenizers[] = {"char", "word", NULL};
+                                    "numbers_zh", "tsv", "text", NULL};
+static const char *const tokenizers[] = {"char", "word", "byte", NULL};
+static const char *const decays[] = {"all", "matrices", NULL};
 static const char *const optimizers[] = {"adam", "adamw", "sgd", NULL};
 static const char *const schedules[] = {"constant", "noam", "cosine", NULL};
 
@@ -95,6 +96,7 @@ static const key keys[] = {
     ENUM(model, positions, positions),
     BOOL(model, tie_embeddings),
     BOOL(model, scale_embeddings),
+    BOOL(model, bias),
     INT(model, max_len, 1, 1 << 20),
     ENUM(data, task, tasks),
     INT(data, symbols, 1, TX_MAX_SYMBOLS),
@@ -103,6 +105,7 @@ static const key keys[] = {
     PATH(data, train_file),
     PATH(data, valid_file),
     ENUM(data, tokenize, tokenizers),
+    INT(data, context, 1, TX_MAX_CONTEXT),
     U64(data, seed),
     INT(train, batch_size, 1, 1 << 20),
     INT(train, steps, 1, BIG),
@@ -111,6 +114,7 @@ static const key keys[] = {
     INT(train, threads, 0, 4096),
     U64(train, seed),
     REAL(train, target_accuracy, 0, 1, 0),
+    REAL(train, target_loss, 0, INFINITY, OPEN_HI),
     INT(train, accumulate, 1, 4096),
     REAL(train, label_smoothing, 0, 1, OPEN_HI),
     INT(train, log_every, 1, BIG),
@@ -121,6 +125,7 @@ static const key keys[] = {
     REAL(optim, beta2, 0, 1, OPEN_HI),
     REAL(optim, eps, 0, INFINITY, OPEN_HI),
     REAL(optim, weight_decay, 0, INFINITY, OPEN_HI),
+    ENUM(optim, decay, decays),
     ENUM(optim, schedule, schedules),
     INT(optim, warmup, 0, BIG),
     REAL(optim, clip_norm, 0, INFINITY, OPEN_HI),
@@ -453,10 +458,17 @@ int tx_config_validate(const tx_config *c, tx_err *err) {
     if (d->task <= TX_TASK_SORT && d->min_len > d->max_len)
         return invalid(c, err, "data.min_len", "at most max_len = %d",
                        d->max_len);
-    if (d->task == TX_TASK_TSV && access(d->train_file, R_OK))
-        return invalid(c, err, "data.train_file",
-                       "a readable file for task = tsv");
-    if (d->task == TX_TASK_TSV && *d->valid_file && access(d->valid_file, R_OK))
+    int files = d->task == TX_TASK_TSV || d->task == TX_TASK_TEXT;
+    if (files && access(d->train_file, R_OK))
+        return invalid(c, err, "data.train_file", "a readable file for task = %s",
+                       tasks[d->task]);
+    if (d->task == TX_TASK_TEXT && m->kind != TX_DECODER_ONLY)
+        return invalid(c, err, "model.kind", "decoder_only for task = text");
+    if (d->task == TX_TASK_TEXT && d->tokenize == TX_TOK_WORD)
+        return invalid(c, err, "data.tokenize", "char or byte for task = text");
+    if (d->task == TX_TASK_TSV && d->tokenize == TX_TOK_BYTE)
+        return invalid(c, err, "data.tokenize", "char or word for task = tsv");
+    if (files && *d->valid_file && access(d->valid_file, R_OK))
         return invalid(c, err, "data.valid_file", "a readable file or nothing");
     return TX_OK;
 }

@@ -17,6 +17,7 @@ typedef struct tx_train_config {
     int threads;            /* 0: the OpenMP default */
     uint64_t seed;          /* initialisation and dropout */
     double target_accuracy; /* stop at this validation accuracy; 0: off */
+    double target_loss;     /* stop at this validation loss or below; 0: off */
     int accumulate;         /* micro-batches per optimizer step */
     double label_smoothing; /* [0, 1) */
     int log_every;          /* steps between progress lines */
@@ -24,7 +25,7 @@ typedef struct tx_train_config {
 } tx_train_config;
 
 /* Every key of every section, for remembering where each was set. */
-#define TX_CONFIG_KEYS 43
+#define TX_CONFIG_KEYS 47
 
 typedef struct tx_config {
     tx_model_config model; /* src_vocab, tgt_vocab: set by the trainer */

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #define NAME_MAX_LEN 256
 
@@ -18,11 +19,11 @@ static const char *join(char buf[NAME_MAX_LEN], const char *prefix,
 /* ---- linear ----------------------------------------------------------- */
 
 void tx_linear_declare(tx_linear *l, tx_params *p, const char *prefix, int in,
-                       int out) {
+                       int out, int bias) {
     char name[NAME_MAX_LEN];
     l->weight = tx_params_new(p, join(name, prefix, "weight"), TX_INIT_XAVIER,
                               2, out, in);
-    l->bias = tx_params_new(p, join(name, prefix, "bias"), TX_INIT_ZERO, 1, out);
+    l->bias = bias ? tx_params_new(p, join(name, prefix, "bias"), TX_INIT_ZERO, 1, out) : NULL;
 }
 
 tx_tensor *tx_linear_forward(tx_tape *tp, const tx_linear *l, tx_tensor *x) {
@@ -59,45 +60,54 @@ void tx_positions_declare(tx_positions *pos, tx_params *p, const char *prefix,
                       : NULL;
 }
 
-/* The sinusoidal table [T, C] as a constant; recomputed per forward because
- * T varies and the cost (T·C sines) is negligible next to one matmul. */
-static tx_tensor *sinusoid(tx_tape *tp, int T, int C) {
-    tx_tensor *pe = tx_tensor_new(tp, 0, 2, T, C);
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < C; i++) {
-            double angle = t / pow(10000.0, (double)(i - i % 2) / C);
-            pe->data[(size_t)t * C + i] =
-                (tx_real)(i % 2 ? cos(angle) : sin(angle));
-        }
+/* The sinusoidal table of positions off[r] + t for R rows ([R, T, C], or
+ * [T, C] when R = 1) as a constant; recomputed per forward because T varies
+ * and the cost (R·T·C sines) is negligible next to one matmul. */
+static tx_tensor *sinusoid(tx_tape *tp, int R, int T, int C, const int *off) {
+    tx_tensor *pe = R > 1 ? tx_tensor_new(tp, 0, 3, R, T, C) : tx_tensor_new(tp, 0, 2, T, C);
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < C; i++) {
+                double angle = (t + (off ? off[r] : 0)) / pow(10000.0, (double)(i - i % 2) / C);
+                pe->data[((size_t)r * T + t) * C + i] = (tx_real)(i % 2 ? cos(angle) : sin(angle));
+            }
     return pe;
 }
 
-tx_tensor *tx_positions_forward(tx_tape *tp, const tx_positions *pos,
-                                tx_tensor *x) {
+tx_tensor *tx_positions_forward_at(tx_tape *tp, const tx_positions *pos,
+                                   tx_tensor *x, const int *offset) {
     TX_ASSERT(x->ndim == 3, "positions: input has %d dimensions, want [B, T, C]",
               x->ndim);
-    int T = x->shape[1], C = x->shape[2];
+    int B = x->shape[0], T = x->shape[1], C = x->shape[2], R = offset ? B : 1;
     switch (pos->kind) {
-    case TX_POS_SINUSOIDAL: return tx_add(tp, x, sinusoid(tp, T, C));
+    case TX_POS_SINUSOIDAL: return tx_add(tp, x, sinusoid(tp, R, T, C, offset));
     case TX_POS_LEARNED: {
-        TX_ASSERT(T <= pos->max_len, "positions: T = %d exceeds max_len %d", T,
-                  pos->max_len);
         /* The ids must outlive the backward pass, so they live on the arena. */
-        int *ids = tx_tape_alloc(tp, (size_t)T * sizeof *ids);
-        for (int t = 0; t < T; t++) ids[t] = t;
-        tx_tensor *pe = tx_embedding(tp, pos->weight, ids, 1, T);
-        return tx_add(tp, x, tx_reshape(tp, pe, 2, T, C));
+        int *ids = tx_tape_alloc(tp, (size_t)R * T * sizeof *ids);
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < T; t++) {
+                ids[r * T + t] = t + (offset ? offset[r] : 0);
+                TX_ASSERT(ids[r * T + t] < pos->max_len,
+                          "positions: position %d exceeds the table's max_len %d",
+                          ids[r * T + t], pos->max_len);
+            }
+        tx_tensor *pe = tx_embedding(tp, pos->weight, ids, R, T);
+        return tx_add(tp, x, R > 1 ? pe : tx_reshape(tp, pe, 2, T, C));
     }
     default: return x;
     }
 }
 
+tx_tensor *tx_positions_forward(tx_tape *tp, const tx_positions *pos, tx_tensor *x) {
+    return tx_positions_forward_at(tp, pos, x, NULL);
+}
+
 /* ---- layer norm and feed-forward ----------------------------------------- */
 
-void tx_norm_declare(tx_norm *n, tx_params *p, const char *prefix, int C) {
+void tx_norm_declare(tx_norm *n, tx_params *p, const char *prefix, int C, int bias) {
     char name[NAME_MAX_LEN];
     n->weight = tx_params_new(p, join(name, prefix, "weight"), TX_INIT_ONE, 1, C);
-    n->bias = tx_params_new(p, join(name, prefix, "bias"), TX_INIT_ZERO, 1, C);
+    n->bias = bias ? tx_params_new(p, join(name, prefix, "bias"), TX_INIT_ZERO, 1, C) : NULL;
 }
 
 tx_tensor *tx_norm_forward(tx_tape *tp, const tx_norm *n, tx_tensor *x) {
@@ -105,12 +115,12 @@ tx_tensor *tx_norm_forward(tx_tape *tp, const tx_norm *n, tx_tensor *x) {
 }
 
 void tx_ffn_declare(tx_ffn *f, tx_params *p, const char *prefix, int C,
-                    int d_ff, int activation) {
+                    int d_ff, int activation, int bias) {
     TX_ASSERT(activation == TX_ACT_RELU || activation == TX_ACT_GELU,
               "tx_ffn_declare(%s): unknown activation %d", prefix, activation);
     char name[NAME_MAX_LEN];
-    tx_linear_declare(&f->linear1, p, join(name, prefix, "linear1"), C, d_ff);
-    tx_linear_declare(&f->linear2, p, join(name, prefix, "linear2"), d_ff, C);
+    tx_linear_declare(&f->linear1, p, join(name, prefix, "linear1"), C, d_ff, bias);
+    tx_linear_declare(&f->linear2, p, join(name, prefix, "linear2"), d_ff, C, bias);
     f->activation = activation;
 }
 
@@ -124,22 +134,25 @@ tx_tensor *tx_ffn_forward(tx_tape *tp, const tx_ffn *f, tx_tensor *x,
 /* ---- multi-head attention -------------------------------------------------- */
 
 void tx_mha_declare(tx_mha *a, tx_params *p, const char *prefix, int C,
-                    int heads) {
+                    int heads, int bias, tx_real dropout) {
     TX_ASSERT(heads > 0 && C % heads == 0,
               "tx_mha_declare(%s): %d heads do not divide C = %d", prefix,
               heads, C);
     char name[NAME_MAX_LEN];
     a->in_proj_weight = tx_params_new(p, join(name, prefix, "in_proj_weight"),
                                       TX_INIT_XAVIER, 2, 3 * C, C);
-    a->in_proj_bias = tx_params_new(p, join(name, prefix, "in_proj_bias"),
-                                    TX_INIT_ZERO, 1, 3 * C);
-    tx_linear_declare(&a->out_proj, p, join(name, prefix, "out_proj"), C, C);
+    a->in_proj_bias = bias ? tx_params_new(p, join(name, prefix, "in_proj_bias"),
+                                           TX_INIT_ZERO, 1, 3 * C)
+                           : NULL;
+    tx_linear_declare(&a->out_proj, p, join(name, prefix, "out_proj"), C, C, bias);
     a->heads = heads;
+    a->dropout = dropout;
 }
 
 /* Third `block` (0 q, 1 k, 2 v) of w [3C, ...] along its first dimension: a
  * view sharing w's data and gradient, so gradients land in w in place. */
 static tx_tensor *third(tx_tape *tp, const tx_tensor *w, int block) {
+    if (!w) return NULL;
     tx_tensor *v = tx_tape_alloc(tp, sizeof *v);
     *v = *w;
     v->name = NULL;
@@ -158,22 +171,62 @@ static tx_tensor *project(tx_tape *tp, const tx_mha *a, int block,
     return tx_split_heads(tp, tx_linear_forward(tp, &l, x), a->heads);
 }
 
+/* Heads h [B, H, T, D] into the cache at positions at[b] + 0..T-1 of row b. */
+static void cache_put(tx_real *cache, int cap, const tx_tensor *h, const int *at) {
+    int B = h->shape[0], H = h->shape[1], T = h->shape[2], D = h->shape[3];
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < H; j++) {
+            TX_ASSERT((at ? at[b] : 0) + T <= cap, "mha: %d cached positions overflow a cache of %d",
+                      (at ? at[b] : 0) + T, cap);
+            memcpy(cache + (((size_t)b * H + j) * cap + (at ? at[b] : 0)) * D,
+                   h->data + ((size_t)b * H + j) * T * D, (size_t)T * D * sizeof(tx_real));
+        }
+}
+
+/* Attention of q against the cache, after storing this step's keys and
+ * values (self-attention) or the memory's at the first step (cross). */
+static tx_tensor *attend_cached(tx_tape *tp, const tx_mha *a, tx_tensor *q, tx_tensor *x,
+                                tx_tensor *mem, const tx_tensor *mask, tx_real scale,
+                                tx_kv *kv) {
+    TX_ASSERT(tp->no_grad, "mha: a key/value cache is for decoding, in no-grad mode");
+    int Tk;
+    if (kv->pos) { /* self-attention: append the new positions */
+        cache_put(kv->k, kv->cap, project(tp, a, 1, x), kv->pos);
+        cache_put(kv->v, kv->cap, project(tp, a, 2, x), kv->pos);
+        Tk = 0;
+        for (int b = 0; b < x->shape[0]; b++)
+            Tk = kv->pos[b] + x->shape[1] > Tk ? kv->pos[b] + x->shape[1] : Tk;
+    } else { /* cross-attention: the memory, once */
+        if (!kv->filled) {
+            cache_put(kv->k, kv->cap, project(tp, a, 1, mem), NULL);
+            cache_put(kv->v, kv->cap, project(tp, a, 2, mem), NULL);
+            kv->filled = mem->shape[1];
+        }
+        Tk = kv->filled;
+    }
+    return tx_attention_cached(tp, q, kv->k, kv->v, kv->cap, Tk, mask, scale);
+}
+
 tx_tensor *tx_mha_forward(tx_tape *tp, const tx_mha *a, tx_tensor *x,
                           tx_tensor *mem, const tx_tensor *mask,
-                          tx_tensor **probs) {
+                          tx_tensor **probs, tx_kv *kv) {
     int C = a->out_proj.weight->shape[0];
-    if (!mem) mem = x;
+    tx_tensor *kx = mem ? mem : x;
     char bx[64], bm[64];
-    TX_ASSERT(x->ndim == 3 && x->shape[2] == C && mem->ndim == 3 &&
-                  mem->shape[2] == C && mem->shape[0] == x->shape[0],
+    TX_ASSERT(x->ndim == 3 && x->shape[2] == C && (!mem || (mem->ndim == 3 &&
+                  mem->shape[2] == C && mem->shape[0] == x->shape[0])),
               "mha: x %s and memory %s, want [B, Tq, %d] and [B, Tk, %d]",
-              tx_shape_str(x, bx, sizeof bx), tx_shape_str(mem, bm, sizeof bm),
+              tx_shape_str(x, bx, sizeof bx), tx_shape_str(kx, bm, sizeof bm),
               C, C);
-    tx_tensor *q = project(tp, a, 0, x);
-    tx_tensor *k = project(tp, a, 1, mem);
-    tx_tensor *v = project(tp, a, 2, mem);
+    tx_tensor *q = project(tp, a, 0, x), *o;
     tx_real scale = (tx_real)(1 / sqrt((double)(C / a->heads)));
-    tx_tensor *o = tx_attention(tp, q, k, v, mask, scale, probs);
+    if (kv) {
+        o = attend_cached(tp, a, q, x, mem, mask, scale, kv);
+    } else {
+        tx_tensor *k = project(tp, a, 1, kx);
+        tx_tensor *v = project(tp, a, 2, kx);
+        o = tx_attention(tp, q, k, v, mask, scale, a->dropout, probs);
+    }
     return tx_linear_forward(tp, &a->out_proj, tx_merge_heads(tp, o));
 }
 
@@ -194,41 +247,41 @@ static tx_tensor *sub_out(tx_tape *tp, int norm_first, const tx_norm *n,
 }
 
 void tx_enc_layer_declare(tx_enc_layer *l, tx_params *p, const char *prefix,
-                          int C, int heads, int d_ff, int activation,
-                          int norm_first, tx_real dropout) {
+                          const tx_layer_config *c) {
     char name[NAME_MAX_LEN];
-    tx_mha_declare(&l->self_attn, p, join(name, prefix, "self_attn"), C, heads);
-    tx_ffn_declare(&l->ffn, p, prefix, C, d_ff, activation);
-    tx_norm_declare(&l->norm1, p, join(name, prefix, "norm1"), C);
-    tx_norm_declare(&l->norm2, p, join(name, prefix, "norm2"), C);
-    l->norm_first = norm_first;
-    l->dropout = dropout;
+    tx_mha_declare(&l->self_attn, p, join(name, prefix, "self_attn"), c->C, c->heads,
+                   c->bias, c->dropout);
+    tx_ffn_declare(&l->ffn, p, prefix, c->C, c->d_ff, c->activation, c->bias);
+    tx_norm_declare(&l->norm1, p, join(name, prefix, "norm1"), c->C, c->bias);
+    tx_norm_declare(&l->norm2, p, join(name, prefix, "norm2"), c->C, c->bias);
+    l->norm_first = c->norm_first;
+    l->dropout = c->dropout;
 }
 
 tx_tensor *tx_enc_layer_forward(tx_tape *tp, const tx_enc_layer *l,
                                 tx_tensor *x, const tx_tensor *mask,
-                                tx_tensor **probs) {
+                                tx_tensor **probs, tx_kv *kv) {
     int nf = l->norm_first;
     tx_tensor *y = tx_mha_forward(tp, &l->self_attn, sub_in(tp, nf, &l->norm1, x),
-                                  NULL, mask, probs);
+                                  NULL, mask, probs, kv);
     x = sub_out(tp, nf, &l->norm1, x, y, l->dropout);
     y = tx_ffn_forward(tp, &l->ffn, sub_in(tp, nf, &l->norm2, x), l->dropout);
     return sub_out(tp, nf, &l->norm2, x, y, l->dropout);
 }
 
 void tx_dec_layer_declare(tx_dec_layer *l, tx_params *p, const char *prefix,
-                          int C, int heads, int d_ff, int activation,
-                          int norm_first, tx_real dropout) {
+                          const tx_layer_config *c) {
     char name[NAME_MAX_LEN];
-    tx_mha_declare(&l->self_attn, p, join(name, prefix, "self_attn"), C, heads);
+    tx_mha_declare(&l->self_attn, p, join(name, prefix, "self_attn"), c->C, c->heads,
+                   c->bias, c->dropout);
     tx_mha_declare(&l->multihead_attn, p, join(name, prefix, "multihead_attn"),
-                   C, heads);
-    tx_ffn_declare(&l->ffn, p, prefix, C, d_ff, activation);
-    tx_norm_declare(&l->norm1, p, join(name, prefix, "norm1"), C);
-    tx_norm_declare(&l->norm2, p, join(name, prefix, "norm2"), C);
-    tx_norm_declare(&l->norm3, p, join(name, prefix, "norm3"), C);
-    l->norm_first = norm_first;
-    l->dropout = dropout;
+                   c->C, c->heads, c->bias, c->dropout);
+    tx_ffn_declare(&l->ffn, p, prefix, c->C, c->d_ff, c->activation, c->bias);
+    tx_norm_declare(&l->norm1, p, join(name, prefix, "norm1"), c->C, c->bias);
+    tx_norm_declare(&l->norm2, p, join(name, prefix, "norm2"), c->C, c->bias);
+    tx_norm_declare(&l->norm3, p, join(name, prefix, "norm3"), c->C, c->bias);
+    l->norm_first = c->norm_first;
+    l->dropout = c->dropout;
 }
 
 tx_tensor *tx_dec_layer_forward(tx_tape *tp, const tx_dec_layer *l,
@@ -236,13 +289,13 @@ tx_tensor *tx_dec_layer_forward(tx_tape *tp, const tx_dec_layer *l,
                                 const tx_tensor *self_mask,
                                 const tx_tensor *mem_mask,
                                 tx_tensor **self_probs,
-                                tx_tensor **cross_probs) {
+                                tx_tensor **cross_probs, tx_kv *kv) {
     int nf = l->norm_first;
     tx_tensor *y = tx_mha_forward(tp, &l->self_attn, sub_in(tp, nf, &l->norm1, x),
-                                  NULL, self_mask, self_probs);
+                                  NULL, self_mask, self_probs, kv ? &kv[0] : NULL);
     x = sub_out(tp, nf, &l->norm1, x, y, l->dropout);
     y = tx_mha_forward(tp, &l->multihead_attn, sub_in(tp, nf, &l->norm2, x),
-                       memory, mem_mask, cross_probs);
+                       memory, mem_mask, cross_probs, kv ? &kv[1] : NULL);
     x = sub_out(tp, nf, &l->norm2, x, y, l->dropout);
     y = tx_ffn_forward(tp, &l->ffn, sub_in(tp, nf, &l->norm3, x), l->dropout);
     return sub_out(tp, nf, &l->norm3, x, y, l->dropout);

@@ -21,6 +21,7 @@ typedef struct tx_model_config {
     int positions;       /* TX_POS_* */
     int tie_embeddings;  /* generator.weight is tgt_embed.weight */
     int scale_embeddings;/* multiply embeddings by sqrt(d_model) */
+    int bias;            /* linears, norms and the generator have biases */
     int src_vocab;       /* V of the source (encoder-decoder only) */
     int tgt_vocab;       /* V of the target, = generator outputs */
     int max_len;         /* longest sequence (learned positions' table) */
@@ -43,6 +44,26 @@ typedef struct tx_model {
     tx_norm dec_norm;                /* decoder.norm */
     tx_linear generator;             /* C -> V; weight is tgt_embed.weight if tied */
 } tx_model;
+
+/* Keys and values of every decoder layer kept between decoding steps (each
+ * layer's self-attention, and an encoder-decoder's cross-attention), for B
+ * rows of up to cap decoder positions: each step then runs the decoder on
+ * its new tokens only. */
+typedef struct tx_cache {
+    int B, cap, C;                 /* rows, decoder positions, channels */
+    int *len;                      /* [B] decoder positions cached per row */
+    tx_kv kv[TX_MAX_LAYERS][2];    /* per decoder layer: self, cross */
+    tx_real *block;                /* every key and value */
+} tx_cache;
+
+/* Room for B rows of cap decoder positions and (encoder-decoder) Ts source
+ * positions, empty (len 0). Aborts if the heap is exhausted; release with
+ * tx_cache_free. */
+void tx_cache_init(tx_cache *c, const tx_model *m, int B, int cap, int Ts);
+void tx_cache_free(tx_cache *c);
+/* Row i becomes what row rows[i] was, for i < n (beam search keeping the
+ * hypotheses that survive). */
+void tx_cache_reorder(tx_cache *c, const int *rows, int n);
 
 /* Attention probabilities per layer (arena memory, valid until the tape's
  * reset); the forward functions fill the slots of the layers they run. */
@@ -82,6 +103,17 @@ tx_tensor *tx_model_decode(tx_tape *tp, const tx_model *m,
                            const int *tgt /* [B·Tt] */,
                            const int *tgt_len /* [B] */, int B, int Tt,
                            tx_attn_maps *maps);
+/* The decoder on new tokens tgt [B·T] following what c holds (row b's at
+ * positions c->len[b], ...), no gradients: logits [B, T, V]. memory and
+ * src_len as for tx_model_decode (memory is read at the first step only).
+ * Afterwards c->len[b] has grown by new_len[b] (NULL: by T), the tokens of
+ * row b that were real (a padded prompt's tail is overwritten later). */
+tx_tensor *tx_model_decode_cached(tx_tape *tp, const tx_model *m, tx_cache *c,
+                                  tx_tensor *memory /* [B, Ts, C] or NULL */,
+                                  const int *src_len /* [B] */,
+                                  const int *tgt /* [B·T] */,
+                                  const int *new_len /* [B] */, int B, int T);
+
 /* Encode (encoder-decoder only; src ignored otherwise), decode tgt_in and
  * return the mean cross-entropy against tgt_out [B·Tt] over the positions
  * whose target is not PAD (0), as a one-element tensor. */

@@ -5,13 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tx_optim_init(tx_optim *o, const tx_optim_config *cfg, size_t size) {
+void tx_optim_init(tx_optim *o, const tx_optim_config *cfg, const tx_params *p) {
     TX_ASSERT(cfg->name == TX_OPT_ADAM || cfg->name == TX_OPT_ADAMW ||
                   cfg->name == TX_OPT_SGD,
               "tx_optim_init: unknown optimizer %d", cfg->name);
     memset(o, 0, sizeof *o);
     o->cfg = *cfg;
-    o->size = size;
+    size_t size = o->size = p->size;
+    /* Adjacent tensors with the same rule share one span. */
+    o->spans = tx_malloc(((size_t)p->n + 1) * sizeof *o->spans);
+    size_t at = 0;
+    for (int i = 0; i < p->n; i++) {
+        int decay = cfg->decay == TX_DECAY_ALL || p->list[i]->ndim >= 2;
+        if (o->nspans && o->spans[o->nspans - 1].decay == decay)
+            o->spans[o->nspans - 1].hi += p->list[i]->size;
+        else
+            o->spans[o->nspans++] = (tx_optim_span){at, at + p->list[i]->size, decay};
+        at += p->list[i]->size;
+    }
+    if (!o->nspans) o->spans[o->nspans++] = (tx_optim_span){0, 0, 1};
     o->m = tx_calloc(size, sizeof(tx_real));
     if (cfg->name != TX_OPT_SGD) o->v = tx_calloc(size, sizeof(tx_real));
 }
@@ -19,27 +31,29 @@ void tx_optim_init(tx_optim *o, const tx_optim_config *cfg, size_t size) {
 void tx_optim_free(tx_optim *o) {
     free(o->m);
     free(o->v);
+    free(o->spans);
     memset(o, 0, sizeof *o);
 }
 
 /* Per element in double, in torch's order of operations (so the float build
  * rounds only when storing): denom = sqrt(v)/sqrt(1-b2^t) + eps,
  * p -= lr/(1-b1^t) · m/denom. AdamW first shrinks p by 1 - lr·wd instead of
- * adding wd·p to the gradient. */
-static void adam_step(tx_optim *o, tx_params *p, double lr) {
+ * adding wd·p to the gradient. wd is 0 on spans without decay. */
+static void adam_span(const tx_optim *o, tx_params *p, double lr, const tx_optim_span *sp) {
     const tx_optim_config *c = &o->cfg;
     const int decoupled = c->name == TX_OPT_ADAMW;
+    const double wd = sp->decay ? c->weight_decay : 0;
     const double b1 = c->beta1, b2 = c->beta2, eps = c->eps;
-    const double l2 = decoupled ? 0 : c->weight_decay;
-    const double shrink = decoupled ? 1 - lr * c->weight_decay : 1;
+    const double l2 = decoupled ? 0 : wd;
+    const double shrink = decoupled ? 1 - lr * wd : 1;
     const double step_size = lr / (1 - pow(b1, (double)o->t));
     const double bc2_sqrt = sqrt(1 - pow(b2, (double)o->t));
     /* restrict: four distinct arrays, which lets the loop vectorise */
     tx_real *restrict w = p->data, *restrict m = o->m, *restrict v = o->v;
     const tx_real *restrict dw = p->grad;
-    const ptrdiff_t n = (ptrdiff_t)p->size;
-#pragma omp parallel for schedule(static) if ((size_t)n >= TX_PAR_MIN_ELEMS)
-    for (ptrdiff_t i = 0; i < n; i++) {
+    const ptrdiff_t lo = (ptrdiff_t)sp->lo, hi = (ptrdiff_t)sp->hi;
+#pragma omp parallel for schedule(static) if ((size_t)(hi - lo) >= TX_PAR_MIN_ELEMS)
+    for (ptrdiff_t i = lo; i < hi; i++) {
         double wi = (double)w[i] * shrink;
         double g = (double)dw[i] + l2 * wi;
         double mi = b1 * m[i] + (1 - b1) * g;
@@ -52,13 +66,13 @@ static void adam_step(tx_optim *o, tx_params *p, double lr) {
 
 /* torch.optim.SGD: without momentum p -= lr·g; with it buf = mom·buf + g,
  * where the zeroed buffer makes the first step buf = g as in torch. */
-static void sgd_step(tx_optim *o, tx_params *p, double lr) {
-    const double mom = o->cfg.beta1, wd = o->cfg.weight_decay;
+static void sgd_span(const tx_optim *o, tx_params *p, double lr, const tx_optim_span *sp) {
+    const double mom = o->cfg.beta1, wd = sp->decay ? o->cfg.weight_decay : 0;
     tx_real *restrict w = p->data, *restrict buf = o->m;
     const tx_real *restrict dw = p->grad;
-    const ptrdiff_t n = (ptrdiff_t)p->size;
-#pragma omp parallel for schedule(static) if ((size_t)n >= TX_PAR_MIN_ELEMS)
-    for (ptrdiff_t i = 0; i < n; i++) {
+    const ptrdiff_t lo = (ptrdiff_t)sp->lo, hi = (ptrdiff_t)sp->hi;
+#pragma omp parallel for schedule(static) if ((size_t)(hi - lo) >= TX_PAR_MIN_ELEMS)
+    for (ptrdiff_t i = lo; i < hi; i++) {
         double g = (double)dw[i] + wd * (double)w[i];
         if (mom != 0) {
             g = mom * (double)buf[i] + g;
@@ -73,10 +87,10 @@ void tx_optim_step(tx_optim *o, tx_params *p, double lr) {
               "tx_optim_step: optimizer made for %zu elements, params have %zu",
               o->size, p->size);
     o->t++;
-    if (o->cfg.name == TX_OPT_SGD)
-        sgd_step(o, p, lr);
-    else
-        adam_step(o, p, lr);
+    for (int i = 0; i < o->nspans; i++) {
+        if (o->cfg.name == TX_OPT_SGD) sgd_span(o, p, lr, &o->spans[i]);
+        else adam_span(o, p, lr, &o->spans[i]);
+    }
 }
 
 /* The block is cut into a fixed number of chunks, a function of the size

@@ -7,6 +7,7 @@
 
 enum { TX_OPT_ADAM, TX_OPT_ADAMW, TX_OPT_SGD };
 enum { TX_SCHED_CONSTANT, TX_SCHED_NOAM, TX_SCHED_COSINE };
+enum { TX_DECAY_ALL, TX_DECAY_MATRICES };
 
 typedef struct tx_optim_config {
     int name;            /* TX_OPT_* */
@@ -14,6 +15,7 @@ typedef struct tx_optim_config {
     double beta1, beta2; /* Adam; SGD uses beta1 as momentum */
     double eps;
     double weight_decay;
+    int decay;           /* TX_DECAY_*: which parameters weight decay applies to */
     int schedule;        /* TX_SCHED_* */
     int warmup;          /* steps */
     int total_steps;     /* for cosine decay (the run's steps) */
@@ -24,17 +26,28 @@ typedef struct tx_optim_config {
  * and second moments; SGD: m is the momentum buffer and v is NULL. Both are
  * kept in tx_real, like torch keeps its state in the parameters' dtype, and
  * are public so checkpoints can save and restore them together with t. */
+/* A run of the parameter block with or without weight decay. */
+typedef struct tx_optim_span {
+    size_t lo, hi; /* elements [lo, hi) */
+    int decay;     /* weight decay applies */
+} tx_optim_span;
+
 typedef struct tx_optim {
     tx_optim_config cfg;
     long t;        /* steps taken so far */
     size_t size;   /* elements of the parameter block */
     tx_real *m;    /* [size] */
     tx_real *v;    /* [size], NULL for SGD */
+    tx_optim_span *spans; /* [nspans] covering [0, size) in order */
+    int nspans;
 } tx_optim;
 
-/* Zeroed state for a block of `size` elements. Aborts if the heap is
- * exhausted; tx_optim_free releases the buffers. */
-void tx_optim_init(tx_optim *o, const tx_optim_config *cfg, size_t size);
+/* Zeroed state for the block of p (declared; allocated or not). With
+ * cfg->decay TX_DECAY_MATRICES weight decay applies only to tensors of two
+ * or more dimensions (matrices and embeddings, not biases and norms), as
+ * GPT-2 and nanoGPT train. Aborts if the heap is exhausted; tx_optim_free
+ * releases the buffers. */
+void tx_optim_init(tx_optim *o, const tx_optim_config *cfg, const tx_params *p);
 void tx_optim_free(tx_optim *o);
 
 /* One update of p->data from p->grad with learning rate lr (the schedule is

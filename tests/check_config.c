@@ -120,7 +120,7 @@ START_TEST(test_load_errors) {
                       "expected model, data, train, optim or output");
     expect_load_error("[optim]\nrate = 3\n",
                       "t.ini:2: [optim] rate: unknown key; expected one of name, "
-                      "lr, beta1, beta2, eps, weight_decay, schedule, warmup, "
+                      "lr, beta1, beta2, eps, weight_decay, decay, schedule, warmup, "
                       "clip_norm");
     expect_load_error("[model]\n\nd_model = 6x4\n",
                       "t.ini:3: [model] d_model: expected an integer in "

@@ -203,7 +203,7 @@ static double block_step(tx_params *p) {
     int lengths[B] = {24, 20, 9, 1};
     tx_tensor *m = tx_mask_make(&tp, B, T, T, 1, lengths);
     /* q = k = v: 3H heads of self-attention, causal with key padding. */
-    tx_tensor *a = tx_attention(&tp, h, h, h, m, 0.3, NULL);
+    tx_tensor *a = tx_attention(&tp, h, h, h, m, 0.3, 0.1, NULL);
     tx_tensor *o = tx_add(&tp, tx_matmul(&tp, tx_merge_heads(&tp, a), wo, 0, 1), bo);
     o = tx_dropout(&tp, tx_layer_norm(&tp, tx_gelu(&tp, o), g, bn, 1e-5), 0.1);
     tx_tensor *logits = tx_matmul(&tp, o, wv, 0, 1);

@@ -17,7 +17,7 @@ static tx_params params;
 static tx_tape tape;
 
 static tx_model_config tiny_config(int kind, int positions) {
-    return (tx_model_config){.kind = kind, .d_model = 8, .heads = 2, .encoder_layers = 1,
+    return (tx_model_config){.kind = kind, .d_model = 8, .heads = 2, .bias = 1, .encoder_layers = 1,
                              .decoder_layers = 2, .d_ff = 16, .activation = TX_ACT_RELU,
                              .positions = positions, .scale_embeddings = 1,
                              .src_vocab = V, .tgt_vocab = V, .max_len = 6};
@@ -93,13 +93,24 @@ static double ref_score(const tx_batch *b, int row, const int *tok, int n, int e
 
 static const int kinds[] = {TX_ENCODER_DECODER, TX_DECODER_ONLY};
 
+/* Greedy decoding and beam search of b, with the cache unless no_cache. */
+static void greedy(const tx_batch *b, int max_len, int *out, int *len) {
+    tx_decode(&tape, &model, b, &(tx_search){.max_len = max_len, .beam = 1},
+              &(tx_decoded){.tok = out, .len = len});
+}
+static void beam(const tx_batch *b, int k, double alpha, int max_len, int *out, int *len,
+                 double *score) {
+    tx_decode(&tape, &model, b, &(tx_search){.max_len = max_len, .beam = k, .alpha = alpha},
+              &(tx_decoded){.tok = out, .len = len, .score = score});
+}
+
 START_TEST(test_beam1_is_greedy) {
     build(kinds[_i], TX_POS_SINUSOIDAL, 10 + _i);
     tx_batch b;
     examples(&b, 12, 0, kinds[_i] == TX_DECODER_ONLY, 3);
     int g[12 * 8], gl[12], o[12 * 8], ol[12], stopped_early = 0;
-    tx_decode_greedy(&tape, &model, &b, 8, g, gl);
-    tx_decode_beam(&tape, &model, &b, 1, 1.0, 8, o, ol, NULL);
+    greedy(&b, 8, g, gl);
+    beam(&b, 1, 1.0, 8, o, ol, NULL);
     for (int i = 0; i < 12; i++) {
         ck_assert_int_eq(ol[i], gl[i]);
         ck_assert_mem_eq(o + i * 8, g + i * 8, (size_t)gl[i] * sizeof *o);
@@ -122,7 +133,7 @@ START_TEST(test_beam_exhaustive) {
     int out[4 * L], len[4], tok[L];
     double score[4];
     for (int a = 0; a < 2; a++) {
-        tx_decode_beam(&tape, &model, &b, 300, alphas[a], L, out, len, score);
+        beam(&b, 300, alphas[a], L, out, len, score);
         for (int row = 0; row < 4; row++) {
             double best = -INFINITY;
             int best_n = -1, best_code = -1;
@@ -156,9 +167,9 @@ START_TEST(test_beam_beats_greedy) {
     enum { L = 6 };
     int g[10 * L], gl[10], o[10 * L], ol[10], better = 0;
     double score[10];
-    tx_decode_greedy(&tape, &model, &b, L, g, gl);
+    greedy(&b, L, g, gl);
     for (int k = 2; k <= 5; k += 3) {
-        tx_decode_beam(&tape, &model, &b, k, 0.0, L, o, ol, score);
+        beam(&b, k, 0.0, L, o, ol, score);
         for (int i = 0; i < 10; i++) {
             double gs = ref_score(&b, i, g + i * L, gl[i], gl[i] < L, 0.0);
             /* The beam's own score is the winner's log-likelihood. */
@@ -180,10 +191,10 @@ START_TEST(test_decode_respects_positions) {
     tx_batch b;
     examples(&b, 6, 0, kinds[_i] == TX_DECODER_ONLY, 9);
     int o[6 * 20], ol[6];
-    tx_decode_greedy(&tape, &model, &b, 20, o, ol);
+    greedy(&b, 20, o, ol);
     for (int i = 0; i < 6; i++)
         ck_assert_int_le(ol[i], 6 - (kinds[_i] == TX_DECODER_ONLY ? b.src_len[i] : 0));
-    tx_decode_beam(&tape, &model, &b, 3, 1.0, 20, o, ol, NULL);
+    beam(&b, 3, 1.0, 20, o, ol, NULL);
     for (int i = 0; i < 6; i++)
         ck_assert_int_le(ol[i], 6 - (kinds[_i] == TX_DECODER_ONLY ? b.src_len[i] : 0));
     tx_batch_free(&b);
@@ -236,7 +247,7 @@ START_TEST(test_evaluate_accuracy) {
     tx_batch b;
     examples(&b, 16, 0, kinds[_i] == TX_DECODER_ONLY, 13);
     int o[16 * 8], ol[16], n = 0, changed = -1;
-    tx_decode_greedy(&tape, &model, &b, 8, o, ol);
+    greedy(&b, 8, o, ol);
     tx_example e[16];
     for (int i = 0; i < 16; i++)
         if (ol[i] < 8) {
@@ -251,6 +262,44 @@ START_TEST(test_evaluate_accuracy) {
     o[changed * 8] = o[changed * 8] == 4 ? 5 : 4;
     r = tx_decode_evaluate(&tape, &model, e, n);
     ck_near(r.accuracy, (n - 1.0) / n, 1e-12);
+    tx_batch_free(&b);
+    unbuild();
+}
+END_TEST
+
+/* The cache changes nothing but the speed: greedy decoding, beam search and
+ * sampling give the same tokens and per-token log-probabilities with and
+ * without it, on a batch whose rows (prompts, outputs) differ in length, for
+ * both kinds of model and both kinds of positions. */
+START_TEST(test_cache_matches_recompute) {
+    int kind = kinds[_i & 1], positions = _i & 2 ? TX_POS_LEARNED : TX_POS_SINUSOIDAL;
+    build(kind, positions, 80 + _i);
+    tx_batch b;
+    examples(&b, 9, 0, kind == TX_DECODER_ONLY, 17);
+    enum { L = 6 };
+    for (int mode = 0; mode < 3; mode++) { /* greedy, beam 3, sampling */
+        int tok[2][9 * L], len[2][9], eos[2][9], ended = 0;
+        double logp[2][9 * L];
+        for (int nc = 0; nc < 2; nc++) {
+            tx_rng rng[9];
+            for (int i = 0; i < 9; i++) tx_rng_seed(&rng[i], 100 + i);
+            tx_search s = {.max_len = L, .beam = mode == 1 ? 3 : 1, .alpha = 1, .no_cache = nc,
+                           .rng = mode == 2 ? rng : NULL, .temperature = 1.5, .top_k = 5,
+                           .top_p = 0.9};
+            tx_decode(&tape, &model, &b, &s,
+                      &(tx_decoded){.tok = tok[nc], .len = len[nc], .logp = logp[nc], .eos = eos[nc]});
+        }
+        for (int i = 0; i < 9; i++) {
+            ck_assert_msg(len[0][i] == len[1][i] && eos[0][i] == eos[1][i],
+                          "mode %d row %d: %d tokens with the cache, %d without", mode, i,
+                          len[0][i], len[1][i]);
+            ck_assert_mem_eq(tok[0] + i * L, tok[1] + i * L, (size_t)len[0][i] * sizeof(int));
+            for (int j = 0; j < len[0][i]; j++)
+                ck_near(logp[0][i * L + j], logp[1][i * L + j], 1e-10);
+            ended += eos[0][i];
+        }
+        ck_assert_int_gt(ended, 0); /* rows ended at different steps */
+    }
     tx_batch_free(&b);
     unbuild();
 }
@@ -317,6 +366,7 @@ Suite *suite(void) {
     tcase_add_loop_test(tc, test_decode_respects_positions, 0, 2);
     tcase_add_loop_test(tc, test_score_matches_loss, 0, 2);
     tcase_add_loop_test(tc, test_evaluate_accuracy, 0, 2);
+    tcase_add_loop_test(tc, test_cache_matches_recompute, 0, 4);
     tcase_add_loop_test(tc, test_load_round_trip, 0, 2);
     suite_add_tcase(s, tc);
     return s;

@@ -24,7 +24,7 @@ static void teardown(void) {
 
 /* A small model, randomly initialised. */
 static tx_model_config small(int kind, int positions) {
-    return (tx_model_config){.kind = kind, .d_model = 8, .heads = 2,
+    return (tx_model_config){.kind = kind, .d_model = 8, .heads = 2, .bias = 1,
                              .encoder_layers = 2, .decoder_layers = 2,
                              .d_ff = 12, .positions = positions,
                              .src_vocab = 9, .tgt_vocab = 7, .max_len = 8};
@@ -111,7 +111,7 @@ static const int tgt[] = {1, 2, 3, 1, 5, 0}, tgt_len[] = {3, 2};
 
 START_TEST(test_mha_torch) {
     tx_mha a;
-    tx_mha_declare(&a, &p, "attn", 4, 2);
+    tx_mha_declare(&a, &p, "attn", 4, 2, 1, 0);
     tx_tensor *x = tx_params_new(&p, "x", TX_INIT_ZERO, 3, 2, 2, 4);
     tx_tensor *mem = tx_params_new(&p, "mem", TX_INIT_ZERO, 3, 2, 3, 4);
     tx_params_alloc(&p);
@@ -119,7 +119,7 @@ START_TEST(test_mha_torch) {
     tx_tensor *probs;
     static const int len[] = {3, 2};
     tx_tensor *out = tx_mha_forward(&tp, &a, x, mem,
-                                    tx_mask_padding(&tp, len, 2, 3), &probs);
+                                    tx_mask_padding(&tp, len, 2, 3), &probs, NULL);
     expect(out, mha_out, 16, 1e-10);
     expect(probs, mha_probs, 24, 1e-10);
 }
@@ -138,7 +138,7 @@ static void check_model_torch(tx_model_config cfg, const double *want) {
 }
 
 START_TEST(test_model_torch) {
-    tx_model_config cfg = {.kind = TX_ENCODER_DECODER, .d_model = 4, .heads = 2,
+    tx_model_config cfg = {.kind = TX_ENCODER_DECODER, .d_model = 4, .heads = 2, .bias = 1,
                            .encoder_layers = 1, .decoder_layers = 2, .d_ff = 6,
                            .activation = TX_ACT_GELU, .norm_first = _i,
                            .positions = TX_POS_SINUSOIDAL,
@@ -148,7 +148,7 @@ START_TEST(test_model_torch) {
 END_TEST
 
 START_TEST(test_gpt_torch) {
-    tx_model_config cfg = {.kind = TX_DECODER_ONLY, .d_model = 6, .heads = 3,
+    tx_model_config cfg = {.kind = TX_DECODER_ONLY, .d_model = 6, .heads = 3, .bias = 1,
                            .decoder_layers = 2, .d_ff = 5,
                            .positions = TX_POS_LEARNED, .tie_embeddings = 1,
                            .tgt_vocab = 6, .max_len = 5};

@@ -184,7 +184,7 @@ START_TEST(test_attention_matches_composition) {
     tx_gc_randomize(&p, 5);
     tx_tensor *m = tx_mask_make(&tp, 2, 4, 6, 1, (int[]){6, 3});
     tx_tensor *probs;
-    tx_tensor *o = tx_attention(&tp, q, k, v, m, 0.4, &probs);
+    tx_tensor *o = tx_attention(&tp, q, k, v, m, 0.4, 0, &probs);
     tx_tensor *s = tx_scale(&tp, tx_matmul(&tp, q, k, 0, 1), 0.4);
     tx_tensor *pr = tx_softmax(&tp, s, m);
     tx_tensor *o2 = tx_matmul(&tp, pr, v, 0, 0);

@@ -33,7 +33,7 @@ static void run3(int name, const double want[3][4]) {
                            .eps = 1e-3,
                            .weight_decay = 0.1};
     tx_optim o;
-    tx_optim_init(&o, &cfg, p.size);
+    tx_optim_init(&o, &cfg, &p);
     for (int s = 0; s < 3; s++) {
         for (int i = 0; i < 4; i++) p.grad[i] = G[s][i];
         tx_optim_step(&o, &p, cfg.lr);
@@ -123,7 +123,7 @@ START_TEST(test_parallel_deterministic) {
             tx_optim opt;
             tx_optim_config cfg = {.name = names[o], .lr = 0.01, .beta1 = 0.9, .beta2 = 0.99,
                                    .eps = 1e-8, .weight_decay = 0.1};
-            tx_optim_init(&opt, &cfg, p.size);
+            tx_optim_init(&opt, &cfg, &p);
             for (int k = 0; k < 3; k++) tx_optim_step(&opt, &p, 0.01);
             memcpy(got, p.data, N * sizeof *got);
             memcpy(got + N, opt.m, N * sizeof *got);
@@ -228,7 +228,7 @@ static void make_model(tx_params *p, tx_optim *o) {
                            .beta1 = 0.9,
                            .beta2 = 0.999,
                            .eps = 1e-8};
-    tx_optim_init(o, &cfg, p->size);
+    tx_optim_init(o, &cfg, p);
 }
 
 /* K micro-batches of MB rows, each loss scaled by 1/K, accumulate the same

@@ -25,7 +25,8 @@ static void fmt_time(double s, char *buf, size_t n) {
 
 /* ---- metrics.csv ------------------------------------------------------------ */
 
-#define METRICS_HEADER "step,lr,train_loss,grad_norm,tokens_per_s,valid_loss,valid_accuracy,elapsed_s\n"
+#define METRICS_HEADER \
+    "step,lr,train_loss,grad_norm,tokens_per_s,valid_loss,valid_accuracy,elapsed_s,valid_bpc\n"
 
 int tx_train_metrics_open(trainer *tr, tx_err *err) {
     FILE *in = tr->start > 0 ? fopen(tr->metrics, "r") : NULL;
@@ -52,10 +53,14 @@ int tx_train_metrics_open(trainer *tr, tx_err *err) {
 static void metrics_row(const trainer *tr) {
     FILE *f = fopen(tr->metrics, "a");
     if (!f) return; /* metrics are a convenience; the checkpoint is what matters */
+    int text = tr->cfg->data.task == TX_TASK_TEXT;
     fprintf(f, "%ld,%.6g,%.6f,%.6g,%.1f,", tr->step, tr->lr, tr->loss, tr->gnorm, tr->tps);
-    if (tr->evaluated) fprintf(f, "%.6f,%.6f", tr->ev.loss, tr->ev.accuracy);
+    if (tr->evaluated) fprintf(f, "%.6f,", tr->ev.loss);
     else fprintf(f, ",");
-    fprintf(f, ",%.2f\n", tx_train_now() - tr->t0);
+    if (tr->evaluated && !text) fprintf(f, "%.6f", tr->ev.accuracy);
+    fprintf(f, ",%.2f,", tx_train_now() - tr->t0);
+    if (tr->evaluated && text) fprintf(f, "%.6f", tr->ev.bits_per_char);
+    fprintf(f, "\n");
     fclose(f);
 }
 
@@ -94,7 +99,10 @@ void tx_train_report(trainer *tr) {
         if (tr->step == tr->start + 1)
             printf("memory: activation arena %.2f MB\n", tr->tape.arena.high / 1e6);
         if (tr->tty || log) progress(tr, log);
-        if (tr->evaluated)
+        if (tr->evaluated && tr->cfg->data.task == TX_TASK_TEXT)
+            printf("  validation: loss %.4f  %.4f bits/char (%d windows)\n", tr->ev.loss,
+                   tr->ev.bits_per_char, tr->ev.n);
+        else if (tr->evaluated)
             printf("  validation: loss %.4f  exact match %.2f%% (%d examples)\n", tr->ev.loss,
                    100 * tr->ev.accuracy, tr->ev.n);
         fflush(stdout);
@@ -118,7 +126,8 @@ static void show_examples(trainer *tr, int k) {
     tx_batch b;
     tx_batch_alloc(&b, n, tr->data.max_src, tr->data.max_tgt);
     tx_batch_fill(&b, tr->data.valid, n, tr->cfg->model.kind == TX_DECODER_ONLY);
-    tx_decode_greedy(&tr->eval_tape, &tr->model, &b, max_out, out, len);
+    tx_search s = {.max_len = max_out, .beam = 1};
+    tx_decode(&tr->eval_tape, &tr->model, &b, &s, &(tx_decoded){.tok = out, .len = len});
     printf("examples (held-out):\n");
     for (int j = 0; j < n; j++) {
         char text[1024];

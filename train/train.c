@@ -139,7 +139,7 @@ static int setup(trainer *tr, tx_err *err) {
     tx_rng rng;
     tx_rng_seed(&rng, cfg->train.seed);
     tx_params_init(&tr->params, &rng);
-    tx_optim_init(&tr->opt, &cfg->optim, tr->params.size);
+    tx_optim_init(&tr->opt, &cfg->optim, &tr->params);
     int k = cfg->train.accumulate;
     tr->micro = tx_calloc((size_t)k, sizeof *tr->micro);
     for (int i = 0; i < k; i++)
@@ -247,18 +247,28 @@ static int nonfinite(const trainer *tr, tx_err *err) {
 static void validate(trainer *tr) {
     const tx_train_config *t = &tr->cfg->train;
     tr->evaluated = tr->step % t->eval_every == 0 || tr->step == t->steps;
-    if (tr->evaluated)
+    if (tr->evaluated && tr->cfg->data.task == TX_TASK_TEXT)
+        tr->ev = tx_decode_evaluate_text(&tr->eval_tape, &tr->model, &tr->data.vocab,
+                                         tr->data.text_valid, tr->data.valid_windows,
+                                         tr->cfg->data.context);
+    else if (tr->evaluated)
         tr->ev = tx_decode_evaluate(&tr->eval_tape, &tr->model, tr->data.valid, tr->data.n_valid);
 }
 
-/* The stop rule: the target accuracy reached, Ctrl-C, or --stop-at. */
+/* The stop rule: the target accuracy or loss reached, Ctrl-C, or --stop-at. */
 static int stop_rule(const trainer *tr) {
     const tx_train_opts *o = tr->opts;
-    double target = tr->cfg->train.target_accuracy;
-    int reached = tr->evaluated && target > 0 && tr->ev.accuracy >= target;
-    if (reached && !o->quiet)
+    const tx_train_config *t = &tr->cfg->train;
+    int text = tr->cfg->data.task == TX_TASK_TEXT;
+    int by_acc = !text && t->target_accuracy > 0 && tr->ev.accuracy >= t->target_accuracy;
+    int by_loss = t->target_loss > 0 && tr->ev.loss <= t->target_loss;
+    int reached = tr->evaluated && (by_acc || by_loss);
+    if (reached && !o->quiet && by_acc)
         printf("reached %.2f%% exact match at step %ld (target %.2f%%)\n", 100 * tr->ev.accuracy,
-               tr->step, 100 * target);
+               tr->step, 100 * t->target_accuracy);
+    else if (reached && !o->quiet)
+        printf("reached validation loss %.4f at step %ld (target %.4f)\n", tr->ev.loss, tr->step,
+               t->target_loss);
     return reached || (o->interrupted && *o->interrupted) || (o->stop_at > 0 && tr->step >= o->stop_at);
 }
 
