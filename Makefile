@@ -150,5 +150,17 @@ $(BUILD)/bench: bench/bench.c $(BUILD)/libtapeformer.a | bench-deps
 	$(CC) $(CFLAGS) $$(pkg-config --cflags openblas) $< -o $@ \
 	  $(BUILD)/libtapeformer.a $$(pkg-config --libs openblas) $(LDLIBS)
 
+# `make corpora`: the text corpora of configs/fortunes.ini and configs/tang.ini,
+# built from Debian packages (installed first if missing) into build/corpora/
+# (configs point there; nothing generated is committed).
+CORPORA := build/corpora
+.PHONY: corpora
+corpora: $(CORPORA)/fortunes.txt $(CORPORA)/tang.txt
+
+$(CORPORA)/%.txt: configs/make-corpus.sh
+	@$(MAKE) --no-print-directory deps DEB_PKGS="fortunes fortunes-min fortunes-zh"
+	@mkdir -p $(CORPORA)
+	bash configs/make-corpus.sh $* $@
+
 clean:
 	rm -rf $(BUILD)

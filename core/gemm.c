@@ -184,6 +184,50 @@ static void gemm_range(int m0, int m1, int n0, int n1, int K,
     }
 }
 
+/* ---- few rows: x·Wᵀ while decoding ------------------------------------- */
+/* With a handful of rows of A (a decoding step: one token per sequence) and
+ * B stored [N, K] (a weight, x·Wᵀ), packing B would move every weight twice
+ * to use it a few times. Instead each C element is a dot product of a row of
+ * A and a row of B, both read in place along k: DOT_N rows of B at a time
+ * against DOT_M rows of A, VL lanes of k per step, the lanes added up at the
+ * end in a fixed order. */
+#define DOT_M 8
+#define DOT_N 2
+#define DOT_MAX_M 16 /* up to this many rows of A */
+
+static void gemm_dot(int M, int n0, int n1, int K, const tx_real *A, int lda,
+                     const tx_real *B, int ldb, tx_real *C, int ldc, int add) {
+    for (int j = n0; j < n1; j += DOT_N) {
+        int nj = n1 - j < DOT_N ? n1 - j : DOT_N;
+        const tx_real *b[DOT_N];
+        for (int c = 0; c < DOT_N; c++) b[c] = B + (size_t)(j + (c < nj ? c : nj - 1)) * ldb;
+        for (int i = 0; i < M; i += DOT_M) {
+            int mi = M - i < DOT_M ? M - i : DOT_M;
+            const tx_real *a[DOT_M]; /* rows past mi repeat the last, dropped */
+            for (int r = 0; r < DOT_M; r++) a[r] = A + (size_t)(i + (r < mi ? r : mi - 1)) * lda;
+            vreal acc[DOT_M][DOT_N];
+            memset(acc, 0, sizeof acc);
+            int k = 0;
+            for (; k + VL <= K; k += VL) {
+                vreal bv[DOT_N];
+                for (int c = 0; c < DOT_N; c++) bv[c] = *(const vreal_u *)(b[c] + k);
+                for (int r = 0; r < DOT_M; r++) {
+                    vreal av = *(const vreal_u *)(a[r] + k);
+                    for (int c = 0; c < DOT_N; c++) acc[r][c] += av * bv[c];
+                }
+            }
+            for (int r = 0; r < mi; r++)
+                for (int c = 0; c < nj; c++) {
+                    tx_real s = 0;
+                    for (int l = 0; l < VL; l++) s += acc[r][c][l];
+                    for (int kk = k; kk < K; kk++) s += a[r][kk] * b[c][kk];
+                    tx_real *dst = C + (size_t)(i + r) * ldc + j + c;
+                    *dst = add ? *dst + s : s;
+                }
+        }
+    }
+}
+
 void tx_gemm(int M, int N, int K, const tx_real *A, int lda, int ta,
              const tx_real *B, int ldb, int tb, tx_real *C, int ldc,
              int accumulate) {
@@ -200,6 +244,22 @@ void tx_gemm(int M, int N, int K, const tx_real *A, int lda, int ta,
      * B reuse the packed copy to repay the copying (measured: 2048×512×1024
      * runs 17% faster packed, 256×64×512 43% faster in place). */
     if (ta && (size_t)lda * sizeof(tx_real) >= 4096 && N > 4 * NR) ta = 2;
+    if (!ta && tb && M <= DOT_MAX_M) {
+        /* Columns split over the threads, each C element on one of them.
+         * Reading the weights is the work here, and from 2^21 multiply-adds
+         * (a [512, 256] weight, 0.5 MB) two threads read them faster. */
+        int nth = tx_get_threads(), parts = N / (4 * DOT_N) < nth ? N / (4 * DOT_N) : nth;
+        if (nth < 2 || parts < 2 || (double)M * N * K < TX_PAR_MIN_MACS / 8 || tx_in_parallel()) {
+            gemm_dot(M, 0, N, K, A, lda, B, ldb, C, ldc, accumulate);
+            return;
+        }
+#pragma omp parallel for schedule(static)
+        for (int t = 0; t < parts; t++) {
+            int j0 = (int)((long)N * t / parts) & ~(DOT_N - 1), j1 = (int)((long)N * (t + 1) / parts) & ~(DOT_N - 1);
+            gemm_dot(M, j0, t == parts - 1 ? N : j1, K, A, lda, B, ldb, C, ldc, accumulate);
+        }
+        return;
+    }
     /* Split C by columns unless Aᵀ, which every column range would pack
      * again, is the larger operand: then by rows, one range per thread. Parts
      * are whole micro-tiles. A product that is small, or called from inside

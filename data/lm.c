@@ -6,7 +6,6 @@
 
 #include "internal.h"
 
-#define HOLD_OUT_TENTHS 1 /* the last 10% validate */
 
 /* Reads path whole, checks it is non-empty UTF-8 (a BOM is dropped) and
  * returns its text in *out (owned by d->text[side]). */
@@ -66,7 +65,7 @@ int tx_text_open(tx_data *d, tx_err *err) {
         d->text_valid = d->ids[1];
         d->n_text_train = n;
     } else {
-        d->n_text_train = n - n * HOLD_OUT_TENTHS / 10;
+        d->n_text_train = n * 9 / 10; /* the last 10% validate, split as nanoGPT splits */
         d->text_valid = d->ids[0] + d->n_text_train;
         d->n_text_valid = n - d->n_text_train;
     }

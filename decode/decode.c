@@ -404,16 +404,19 @@ tx_eval_result tx_decode_evaluate(tx_tape *tp, const tx_model *m,
     return r;
 }
 
+/* Windows are long: fewer per batch keep the arena small. */
+#define TEXT_BATCH 16
+
 tx_eval_result tx_decode_evaluate_text(tx_tape *tp, const tx_model *m, const tx_vocab *v,
                                        const int *tokens, int windows, int context) {
     tx_eval_result r = {.n = windows};
     tx_batch b;
-    tx_batch_alloc(&b, TX_EVAL_BATCH, 0, context - 1);
-    size_t *off = tx_malloc(TX_EVAL_BATCH * sizeof *off);
+    tx_batch_alloc(&b, TEXT_BATCH, 0, context - 1);
+    size_t *off = tx_malloc(TEXT_BATCH * sizeof *off);
     double nats = 0;
     long chars = 0;
-    for (int i = 0; i < windows; i += TX_EVAL_BATCH) {
-        int nb = windows - i < TX_EVAL_BATCH ? windows - i : TX_EVAL_BATCH;
+    for (int i = 0; i < windows; i += TEXT_BATCH) {
+        int nb = windows - i < TEXT_BATCH ? windows - i : TEXT_BATCH;
         for (int j = 0; j < nb; j++) off[j] = (size_t)(i + j) * context;
         tx_batch_fill_windows(&b, tokens, off, nb, context);
         no_grad(tp);

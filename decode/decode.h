@@ -82,7 +82,8 @@ typedef struct tx_eval_result {
 } tx_eval_result;
 tx_eval_result tx_decode_evaluate(tx_tape *tp, const tx_model *m,
                                   const tx_example *ex, int n);
-/* windows windows of context + 1 tokens of tokens, the k-th at k·context. */
+/* windows windows of context + 1 tokens of tokens, the k-th at k·context,
+ * in batches of 16 windows. */
 tx_eval_result tx_decode_evaluate_text(tx_tape *tp, const tx_model *m, const tx_vocab *v,
                                        const int *tokens, int windows, int context);
 

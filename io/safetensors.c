@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Tensor bytes are written and handed out as they are in memory. */
@@ -348,12 +351,32 @@ static int parse(const char *path, tx_st_file *f, tx_err *err) {
     return parse_header(path, f, (size_t)hlen, err);
 }
 
+/* The file is mapped, not read: a tool opening a checkpoint then touches
+ * the weights it needs and none of the optimizer state. Empty files (and
+ * what cannot be mapped) are read. */
 int tx_st_read(const char *path, tx_st_file *f, tx_err *err) {
     memset(f, 0, sizeof *f);
-    char *bytes;
-    int rc = tx_read_file(path, &bytes, &f->size, err);
-    if (rc) return rc;
-    f->bytes = (unsigned char *)bytes;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+    struct stat st;
+    if (fd < 0) return tx_error(err, TX_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fd, &st) || S_ISDIR(st.st_mode)) {
+        rc = tx_error(err, TX_EINPUT, "%s: cannot read: %s", path,
+                      S_ISDIR(st.st_mode) ? strerror(EISDIR) : strerror(errno));
+        close(fd);
+        return rc;
+    }
+    void *map = st.st_size > 0 ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
+                               : MAP_FAILED;
+    close(fd);
+    if (map != MAP_FAILED) {
+        f->bytes = map;
+        f->size = (size_t)st.st_size;
+        f->mapped = 1;
+    } else {
+        char *bytes;
+        if ((rc = tx_read_file(path, &bytes, &f->size, err))) return rc;
+        f->bytes = (unsigned char *)bytes;
+    }
     if ((rc = parse(path, f, err))) tx_st_free(f);
     return rc;
 }
@@ -373,6 +396,7 @@ const char *tx_st_meta(const tx_st_file *f, const char *key) {
 void tx_st_free(tx_st_file *f) {
     cJSON_Delete(f->header);
     free(f->tensors);
-    free(f->bytes);
+    if (f->mapped) munmap(f->bytes, f->size);
+    else free(f->bytes);
     memset(f, 0, sizeof *f);
 }

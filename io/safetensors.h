@@ -20,13 +20,14 @@ typedef struct tx_st_tensor {
     size_t nbytes;    /* dtype size · product of shape */
 } tx_st_tensor;
 
-/* A file read into memory: tensors in file order of their data, their names
- * and data pointing into memory the struct owns. */
+/* A file in memory: tensors in file order of their data, their names and
+ * data pointing into memory the struct owns. */
 typedef struct tx_st_file {
     tx_st_tensor *tensors; /* [n] */
     int n;
-    unsigned char *bytes; /* the whole file */
+    unsigned char *bytes; /* the whole file (mapped, or read when it cannot be) */
     size_t size;
+    int mapped;
     void *header; /* the parsed JSON (cJSON *) */
 } tx_st_file;
 

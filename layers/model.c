@@ -202,6 +202,9 @@ static void gather(tx_real *a, size_t row, const int *rows, int n, tx_real *tmp)
 
 void tx_cache_reorder(tx_cache *c, const int *rows, int n) {
     TX_ASSERT(n <= c->B, "tx_cache_reorder: %d rows of %d", n, c->B);
+    int same = 1; /* greedy decoding keeps every row where it is */
+    for (int i = 0; same && i < n; i++) same = rows[i] == i;
+    if (same) return;
     size_t most = (size_t)c->cap; /* positions of the longest row kept */
     for (int i = 0; i < TX_MAX_LAYERS; i++)
         if (c->kv[i][1].cap > (int)most) most = (size_t)c->kv[i][1].cap;
