@@ -140,7 +140,7 @@ $(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/libtapeformer.a
 # OpenBLAS (bench/run.py prints the tables; installs them first if missing).
 BENCH_DEB_PKGS := python3-torch libopenblas-dev
 .PHONY: bench bench-deps
-bench: $(BUILD)/bench $(BUILD)/tapeformer
+bench: $(BUILD)/bench $(BUILD)/tapeformer corpora
 	/usr/bin/python3 bench/run.py $(BUILD)/bench
 
 bench-deps:

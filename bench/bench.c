@@ -6,9 +6,13 @@
  *     "ms t1 t2 ... rss_kb N need_kb M" (per-step wall times, peak resident
  *     set, and the bytes the model needs: parameters, gradients, Adam's
  *     moments, activation arena).
+ *   bench decode KIND C H LE LD F V T B ACT NORM_FIRST POS TIE LEN CACHE REPS
+ *     times greedy decoding of LEN tokens for B sources (decode_bench).
  *   bench gemm M N K TA TB REPS
  *     prints "gemm ours_ms openblas_ms maxdiff" for C = op(A)·op(B), median
  *     of REPS runs each, ours then OpenBLAS's sgemm.
+ *   bench stream MB REPS
+ *     times reading MB megabytes: the memory bandwidth (stream_bench).
  * Threads come from OMP_NUM_THREADS (ours) and OPENBLAS_NUM_THREADS. */
 #include <cblas.h>
 #include <math.h>
@@ -21,6 +25,7 @@
 #include "../core/gemm.h"
 #include "../layers/model.h"
 #include "../optim/optim.h"
+#include "../decode/decode.h"
 
 static double now_ms(void) {
     struct timespec ts;
@@ -38,9 +43,10 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int model_bench(char **a) {
-    tx_model_config mc = {.bias = 1,
-        .kind = strcmp(a[0], "gpt") ? TX_ENCODER_DECODER : TX_DECODER_ONLY,
+/* KIND C H LE LD F V T B ACT NORM_FIRST POS TIE: a model's shape. */
+static tx_model_config shape(char **a) {
+    return (tx_model_config){
+        .bias = 1, .kind = strcmp(a[0], "gpt") ? TX_ENCODER_DECODER : TX_DECODER_ONLY,
         .d_model = atoi(a[1]), .heads = atoi(a[2]), .encoder_layers = atoi(a[3]),
         .decoder_layers = atoi(a[4]), .d_ff = atoi(a[5]), .src_vocab = atoi(a[6]),
         .tgt_vocab = atoi(a[6]),
@@ -48,6 +54,10 @@ static int model_bench(char **a) {
         .norm_first = atoi(a[10]),
         .positions = strcmp(a[11], "learned") ? TX_POS_SINUSOIDAL : TX_POS_LEARNED,
         .tie_embeddings = atoi(a[12]), .max_len = atoi(a[7])};
+}
+
+static int model_bench(char **a) {
+    tx_model_config mc = shape(a);
     int T = atoi(a[7]), B = atoi(a[8]), warmup = atoi(a[13]), steps = atoi(a[14]);
     int V = mc.tgt_vocab;
     tx_params p = {0};
@@ -146,11 +156,94 @@ static int gemm_bench(char **a) {
     return 0;
 }
 
+/* Greedy decoding of B random sources of T tokens (decoder-only: prompts of
+ * T/2 tokens) for LEN tokens each, with the cache or without, REPS times:
+ * "decode ms t1 t2 ... tokens N weight_bytes W", W the bytes of weights a
+ * decoding step reads (the decoder's and the generator's, not the cross-
+ * attention's keys and values, projected once per source). */
+static int decode_bench(char **a) {
+    tx_model_config mc = shape(a);
+    int T = atoi(a[7]), B = atoi(a[8]), len = atoi(a[13]), cache = atoi(a[14]);
+    int reps = atoi(a[15]), V = mc.tgt_vocab, C = mc.d_model, F = mc.d_ff;
+    int dec_only = mc.kind == TX_DECODER_ONLY, P = dec_only ? T / 2 : T;
+    mc.max_len = P + len + 1;
+    tx_params p = {0};
+    tx_model m;
+    tx_err err;
+    if (tx_model_build(&m, &mc, &p, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 1;
+    }
+    tx_params_alloc(&p);
+    tx_rng rng;
+    tx_rng_seed(&rng, 1);
+    tx_params_init(&p, &rng);
+    m.generator.bias->data[TX_EOS] = -1e4; /* every row runs to LEN tokens */
+    tx_example *ex = malloc((size_t)B * sizeof *ex);
+    int *ids = malloc((size_t)B * P * sizeof *ids), *out = malloc((size_t)B * len * sizeof *out);
+    int *out_len = malloc((size_t)B * sizeof *out_len);
+    for (int i = 0; i < B * P; i++) ids[i] = tx_rng_int(&rng, TX_NSPECIAL, V - 1);
+    for (int b = 0; b < B; b++) ex[b] = (tx_example){"", "", ids + b * P, ids, P, 0};
+    tx_batch batch;
+    tx_batch_alloc(&batch, B, P, 0);
+    tx_batch_fill(&batch, ex, B, dec_only);
+    tx_tape tp;
+    tx_tape_init(&tp);
+    tx_search s = {.max_len = len, .beam = 1, .no_cache = !cache};
+    double *ms = malloc((size_t)reps * sizeof *ms);
+    long tokens = 0;
+    for (int r = -1; r < reps; r++) {
+        double t0 = now_ms();
+        tx_decode(&tp, &m, &batch, &s, &(tx_decoded){.tok = out, .len = out_len});
+        tx_tape_reset(&tp);
+        if (r >= 0) ms[r] = now_ms() - t0;
+        for (int b = 0; r == 0 && b < B; b++) tokens += out_len[b];
+    }
+    /* per layer: q, k, v and out projections of self-attention; the query
+     * and out projections of cross-attention; the feed-forward block */
+    double layer = 4.0 * C * C + (dec_only ? 0 : 2.0 * C * C) + 2.0 * C * F;
+    double weights = (mc.decoder_layers * layer + (double)V * C) * sizeof(tx_real);
+    printf("decode ms");
+    for (int r = 0; r < reps; r++) printf(" %.3f", ms[r]);
+    printf(" tokens %ld weight_bytes %.0f\n", tokens, weights);
+    tx_tape_free(&tp);
+    tx_batch_free(&batch);
+    tx_params_free(&p);
+    free(ex), free(ids), free(out), free(out_len), free(ms);
+    return 0;
+}
+
+/* Reads an array of MB megabytes REPS times with the OpenMP threads (each
+ * its own part): "stream ms t1 ... bytes N", the memory bandwidth that
+ * bounds a decoding step, which reads every weight once. */
+static int stream_bench(char **a) {
+    size_t n = (size_t)atol(a[0]) << 20, m = n / sizeof(float);
+    int reps = atoi(a[1]);
+    float *x = malloc(n);
+    for (size_t i = 0; i < m; i++) x[i] = (float)(i & 7);
+    double *ms = malloc((size_t)reps * sizeof *ms), sum = 0;
+    for (int r = -1; r < reps; r++) {
+        double t0 = now_ms(), s = 0;
+#pragma omp parallel for reduction(+ : s) schedule(static)
+        for (size_t i = 0; i < m; i++) s += x[i];
+        if (r >= 0) ms[r] = now_ms() - t0;
+        sum += s;
+    }
+    printf("stream ms");
+    for (int r = 0; r < reps; r++) printf(" %.3f", ms[r]);
+    printf(" bytes %zu check %g\n", n, sum);
+    free(x), free(ms);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     tx_set_threads(0); /* OMP_NUM_THREADS, bound as training binds them */
     if (argc == 17 && !strcmp(argv[1], "model")) return model_bench(argv + 2);
+    if (argc == 18 && !strcmp(argv[1], "decode")) return decode_bench(argv + 2);
     if (argc == 8 && !strcmp(argv[1], "gemm")) return gemm_bench(argv + 2);
-    fprintf(stderr, "usage: bench model KIND C H LE LD F V T B ACT NORM_FIRST POS "
-                    "TIE WARMUP STEPS | bench gemm M N K TA TB REPS\n");
+    if (argc == 4 && !strcmp(argv[1], "stream")) return stream_bench(argv + 2);
+    fprintf(stderr, "usage: bench model KIND C H LE LD F V T B ACT NORM_FIRST POS TIE WARMUP STEPS\n"
+                    "     | bench decode KIND C H LE LD F V T B ACT NORM_FIRST POS TIE LEN CACHE REPS\n"
+                    "     | bench gemm M N K TA TB REPS | bench stream MB REPS\n");
     return 2;
 }

@@ -1,10 +1,13 @@
 """run.py: `make bench`. Times training steps of Tapeformer (build/bench) and
 of the identical PyTorch model (bench/bench_torch.py), interleaved process by
 process so machine noise hits both alike, at 1 and 2 threads; then matrix
-products of the models' shapes against OpenBLAS. Last, trains the default
-copy config to its target accuracy with `tapeformer train` and with the
-PyTorch twin (bench/copy_torch.py).
-Prints three tables.
+products of the models' shapes against OpenBLAS; then decoding with and
+without the key/value cache against the bound that reading every weight once
+per step sets. Last, trains the default copy config to its target accuracy
+with `tapeformer train` and with the PyTorch twin (bench/copy_torch.py), and
+configs/fortunes.ini against nanoGPT's recipe in PyTorch
+(bench/nanogpt_torch.py).
+Prints five tables.
 Usage: run.py BENCH_BINARY [--quick]"""
 import os
 import re
@@ -142,12 +145,16 @@ def main():
             gf = 2 * M * N * K / 1e6
             print(f"{label:16} {shape:>22} {threads:3} {ours:9.3f} {blas:9.3f} "
                   f"{gf / ours:9.1f} {gf / blas:9.1f} {blas / ours:8.0%}", flush=True)
+    print()
+    bench_decode(binary)
     if quick:
         return
     print()
     print("Training configs/copy.ini to its target accuracy (validation every 250 steps)")
     print(f"{'':18} {'seconds':>8} {'steps':>6} {'accuracy':>9}")
     bench_train(binary, os.path.join(HERE, "..", "configs", "copy.ini"))
+    print()
+    bench_nanogpt(binary)
 
 
 def bench_train(binary, config):
@@ -173,6 +180,77 @@ def bench_train(binary, config):
         best = min(best or secs, secs)
     print(f"ours / best torch: {ours / best:.2f}")
 
+
+DECODE = {  # shape as CONFIGS (T: source or prompt tokens x 2), sources, tokens each
+    "base": ("ed 512 8 2 2 2048 1000 32 16 relu 0 sinusoidal 0", 64),
+    "gpt": ("gpt 512 8 0 4 2048 512 64 16 gelu 1 learned 1", 64),
+}
+
+
+def bench_decode(binary):
+    """Greedy decoding tokens/s, with and without the cache, against the bound
+    B × bandwidth / (weight bytes a step reads), at 2 threads."""
+    e = env(OMP_NUM_THREADS=2)
+    out = subprocess.run([binary, "stream", "512", "5"], env=e, check=True,
+                         capture_output=True, text=True).stdout.split()
+    i = out.index("bytes")
+    gbs = int(out[i + 1]) / statistics.median(map(float, out[2:i])) / 1e6
+    print(f"Greedy decoding, 2 threads, median of 3; memory read at {gbs:.1f} GB/s (2 threads);")
+    print("bound: every weight read once per step (decoder, generator; cross-attention keys and")
+    print("values are projected once per source)")
+    print(f"{'model':6} {'sources':>7} {'tokens':>6} {'cache tok/s':>11} {'no cache tok/s':>14} "
+          f"{'cache/no':>8} {'bound tok/s':>11} {'of bound':>8}")
+    for name, (spec, length) in DECODE.items():
+        args = spec.split()
+        tok = {}
+        for cache in (1, 0):
+            out = subprocess.run([binary, "decode", *args, str(length), str(cache), "3"], env=e,
+                                 check=True, capture_output=True, text=True).stdout.split()
+            i = out.index("tokens")
+            tok[cache] = int(out[i + 1]) / statistics.median(map(float, out[2:i])) * 1e3
+            weights = float(out[i + 3])
+        bound = int(args[8]) * gbs * 1e9 / weights
+        print(f"{name:6} {args[8]:>7} {length:6} {tok[1]:11.0f} {tok[0]:14.0f} {tok[1] / tok[0]:7.1f}x "
+              f"{bound:11.0f} {tok[1] / bound:8.0%}", flush=True)
+
+
+def bench_nanogpt(binary):
+    """configs/fortunes.ini (nanoGPT's CPU baby GPT on the fortunes corpus)
+    against the recipe in PyTorch: validation loss on the same 1000 windows
+    and wall time, alternating processes, ours at 2 threads and PyTorch at 2
+    intra-op threads with OpenBLAS on one (its best setting here)."""
+    tapeformer = os.path.join(os.path.dirname(binary), "tapeformer")
+    config = os.path.join(HERE, "..", "configs", "fortunes.ini")
+    corpus = os.path.join(HERE, "..", "build", "corpora", "fortunes.txt")
+    out_dir = os.path.join(os.path.dirname(binary), "bench-fortunes")
+    print("nanoGPT's CPU baby GPT recipe on the fortunes corpus, 2000 steps; validation loss")
+    print("on the first 1000 windows of 64 of the last 10%; wall time includes the periodic")
+    print(f"validations; {LM_ROUNDS} alternating runs each")
+    ours, torch = [], []
+    for _ in range(LM_ROUNDS):
+        t0 = time.perf_counter()
+        subprocess.run([tapeformer, "train", config, "--set", f"output.dir={out_dir}", "--quiet"],
+                       env=env(OMP_NUM_THREADS=2), check=True)
+        secs = time.perf_counter() - t0
+        with open(os.path.join(out_dir, "metrics.csv")) as f:
+            loss = [r.split(",")[5] for r in f.read().split()[1:] if r.split(",")[5]][-1]
+        ours.append((secs, float(loss)))
+        out = subprocess.run([PY, os.path.join(HERE, "nanogpt_torch.py"), corpus, "2", "2000", "1000"],
+                             env=env(OMP_NUM_THREADS=2, OPENBLAS_NUM_THREADS=1), check=True,
+                             capture_output=True, text=True).stdout.split()
+        torch.append((float(out[2]), float(out[6])))
+        print(f"  ours {ours[-1][0]:.1f} s, loss {ours[-1][1]:.4f}; "
+              f"torch {torch[-1][0]:.1f} s, loss {torch[-1][1]:.4f}", flush=True)
+    med = lambda v, k: statistics.median(x[k] for x in v)
+    spread = lambda v: f"{min(x[0] for x in v):.1f}-{max(x[0] for x in v):.1f}"
+    print(f"{'':8} {'seconds':>8} {'spread':>12} {'val loss':>9}")
+    print(f"{'ours':8} {med(ours, 0):8.1f} {spread(ours):>12} {med(ours, 1):9.4f}")
+    print(f"{'torch':8} {med(torch, 0):8.1f} {spread(torch):>12} {med(torch, 1):9.4f}")
+    print(f"ours / torch: time {med(ours, 0) / med(torch, 0):.2f}, "
+          f"loss {med(ours, 1) - med(torch, 1):+.4f}")
+
+
+LM_ROUNDS = 2
 
 if __name__ == "__main__":
     main()

@@ -57,13 +57,15 @@ double tx_hash_uniform(uint64_t key, uint64_t i);
  * and row-wise ops from TX_PAR_MIN_ELEMS elements, matrix products from
  * TX_PAR_MIN_MACS multiply-adds. A parallel region costs a few microseconds
  * on a quiet machine, but on a virtual one each is a chance to wait for a CPU
- * the host has lent elsewhere: with thresholds 16 times lower, the tiny
- * benchmark model (d_model 64) had some steps 10% faster, its slowest 3 times
- * slower, and a 40% slower mean. Tests lower them to 1 so that every parallel
- * path runs on small inputs (tx_set_par_min, or the environment variable
- * TAPEFORMER_PAR_MIN="ELEMS,MACS" read by tx_set_threads). */
-#define TX_PAR_DEFAULT_ELEMS (1 << 18)
-#define TX_PAR_DEFAULT_MACS (1 << 24)
+ * the host has lent elsewhere. Measured 2026-12-03 at 2 threads: 2^16 and
+ * 2^22 against the earlier 2^18 and 2^24 made the tiny benchmark model
+ * (d_model 64) 15% and configs/fortunes.ini (d_model 128, 768 tokens a
+ * step) 28% faster and the larger models no slower (on 2026-11-23 the tiny
+ * model had preferred the higher ones). Tests lower them to 1 so that every
+ * parallel path runs on small inputs (tx_set_par_min, or the environment
+ * variable TAPEFORMER_PAR_MIN="ELEMS,MACS" read by tx_set_threads). */
+#define TX_PAR_DEFAULT_ELEMS (1 << 16)
+#define TX_PAR_DEFAULT_MACS (1 << 22)
 extern size_t tx_par_min_elems;
 extern double tx_par_min_macs;
 #define TX_PAR_MIN_ELEMS tx_par_min_elems
