@@ -74,9 +74,16 @@ static void add_column_sums(tx_real *dst, const tx_real *src, size_t rows,
 
 static void add_backward(tx_node *n) {
     tx_tensor *a = n->in[0], *b = n->in[1], *out = n->out;
-    if (a->grad)
-        for (size_t i = 0; i < a->size; i++) a->grad[i] += out->grad[i];
-    if (b->grad) add_column_sums(b->grad, out->grad, a->size / b->size, b->size);
+    if (a->grad) {
+        if (tx_grad_add(a))
+            for (size_t i = 0; i < a->size; i++) a->grad[i] += out->grad[i];
+        else
+            memcpy(a->grad, out->grad, a->size * sizeof(tx_real));
+    }
+    if (b->grad) {
+        tx_grad_prepare(b);
+        add_column_sums(b->grad, out->grad, a->size / b->size, b->size);
+    }
 }
 
 tx_tensor *tx_add(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
@@ -99,10 +106,14 @@ tx_tensor *tx_add(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
 static void sub_backward(tx_node *n) {
     tx_tensor *a = n->in[0], *b = n->in[1];
     const tx_real *g = n->out->grad;
-    if (a->grad)
-        for (size_t i = 0; i < a->size; i++) a->grad[i] += g[i];
-    if (b->grad)
-        for (size_t i = 0; i < b->size; i++) b->grad[i] -= g[i];
+    if (a->grad) {
+        int add = tx_grad_add(a);
+        for (size_t i = 0; i < a->size; i++) a->grad[i] = (add ? a->grad[i] : 0) + g[i];
+    }
+    if (b->grad) {
+        int add = tx_grad_add(b);
+        for (size_t i = 0; i < b->size; i++) b->grad[i] = (add ? b->grad[i] : 0) - g[i];
+    }
 }
 
 tx_tensor *tx_sub(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
@@ -118,10 +129,16 @@ tx_tensor *tx_sub(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
 static void mul_backward(tx_node *n) {
     tx_tensor *a = n->in[0], *b = n->in[1];
     const tx_real *g = n->out->grad;
-    if (a->grad)
-        for (size_t i = 0; i < a->size; i++) a->grad[i] += g[i] * b->data[i];
-    if (b->grad)
-        for (size_t i = 0; i < b->size; i++) b->grad[i] += g[i] * a->data[i];
+    if (a->grad) {
+        int add = tx_grad_add(a);
+        for (size_t i = 0; i < a->size; i++)
+            a->grad[i] = (add ? a->grad[i] : 0) + g[i] * b->data[i];
+    }
+    if (b->grad) {
+        int add = tx_grad_add(b);
+        for (size_t i = 0; i < b->size; i++)
+            b->grad[i] = (add ? b->grad[i] : 0) + g[i] * a->data[i];
+    }
 }
 
 tx_tensor *tx_mul(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
@@ -141,7 +158,9 @@ typedef struct scale_state {
 static void scale_backward(tx_node *n) {
     const scale_state *st = n->saved;
     tx_tensor *a = n->in[0];
-    for (size_t i = 0; i < a->size; i++) a->grad[i] += st->s * n->out->grad[i];
+    int add = tx_grad_add(a);
+    for (size_t i = 0; i < a->size; i++)
+        a->grad[i] = (add ? a->grad[i] : 0) + st->s * n->out->grad[i];
 }
 
 tx_tensor *tx_scale(tx_tape *tp, tx_tensor *a, tx_real s) {
@@ -165,17 +184,18 @@ typedef struct matmul_state {
     int shared;   /* b is 2-D, the same for every product */
 } matmul_state;
 
+/* addA, addB: add to dA, dB (1) or assign them (0). */
 static void matmul_grads(const tx_real *A, tx_real *dA, const tx_real *B,
                          tx_real *dB, const tx_real *dC, int M, int N, int K,
-                         int ta, int tb) {
+                         int ta, int tb, int addA, int addB) {
     int lda = ta ? M : K, ldb = tb ? K : N;
     if (dA) {
-        if (!ta) tx_gemm(M, K, N, dC, N, 0, B, ldb, !tb, dA, K, 1);
-        else tx_gemm(K, M, N, B, ldb, tb, dC, N, 1, dA, M, 1);
+        if (!ta) tx_gemm(M, K, N, dC, N, 0, B, ldb, !tb, dA, K, addA);
+        else tx_gemm(K, M, N, B, ldb, tb, dC, N, 1, dA, M, addA);
     }
     if (dB) {
-        if (!tb) tx_gemm(K, N, M, A, lda, !ta, dC, N, 0, dB, N, 1);
-        else tx_gemm(N, K, M, dC, N, 1, A, lda, ta, dB, K, 1);
+        if (!tb) tx_gemm(K, N, M, A, lda, !ta, dC, N, 0, dB, N, addB);
+        else tx_gemm(N, K, M, dC, N, 1, A, lda, ta, dB, K, addB);
     }
 }
 
@@ -187,18 +207,19 @@ static void matmul_backward(tx_node *n) {
     size_t sa = (size_t)M * K, sb = shared ? 0 : (size_t)K * N,
            sc = (size_t)M * N;
     const tx_real *g = n->out->grad;
+    int addA = a->grad && tx_grad_add(a), addB = b->grad && tx_grad_add(b);
     if (shared) {
         /* Shared b: batches cannot run concurrently, they all add into dB. */
         for (int t = 0; t < batch; t++)
             matmul_grads(a->data + t * sa, a->grad ? a->grad + t * sa : NULL,
-                         b->data, b->grad, g + t * sc, M, N, K, ta, tb);
+                         b->data, b->grad, g + t * sc, M, N, K, ta, tb, addA, addB || t > 0);
         return;
     }
 #pragma omp parallel for schedule(static) if (batch > 1 && (double)M * N * K * batch >= TX_PAR_MIN_MACS)
     for (int t = 0; t < batch; t++)
         matmul_grads(a->data + t * sa, a->grad ? a->grad + t * sa : NULL,
                      b->data + t * sb, b->grad ? b->grad + t * sb : NULL,
-                     g + t * sc, M, N, K, ta, tb);
+                     g + t * sc, M, N, K, ta, tb, addA, addB);
 }
 
 tx_tensor *tx_matmul(tx_tape *tp, tx_tensor *a, tx_tensor *b, int ta, int tb) {
@@ -251,9 +272,12 @@ static void affine_backward(tx_node *n) {
     tx_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int M = (int)tx_rows(x), K = tx_last(x), N = w->shape[0];
     const tx_real *g = n->out->grad;
-    if (x->grad) tx_gemm(M, K, N, g, N, 0, w->data, K, 0, x->grad, K, 1);
-    if (w->grad) tx_gemm(N, K, M, g, N, 1, x->data, K, 0, w->grad, K, 1);
-    if (b && b->grad) add_column_sums(b->grad, g, (size_t)M, (size_t)N);
+    if (x->grad) tx_gemm(M, K, N, g, N, 0, w->data, K, 0, x->grad, K, tx_grad_add(x));
+    if (w->grad) tx_gemm(N, K, M, g, N, 1, x->data, K, 0, w->grad, K, tx_grad_add(w));
+    if (b && b->grad) {
+        tx_grad_prepare(b);
+        add_column_sums(b->grad, g, (size_t)M, (size_t)N);
+    }
 }
 
 tx_tensor *tx_affine(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b) {
@@ -281,9 +305,10 @@ tx_tensor *tx_affine(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b) {
 static void relu_backward(tx_node *n) {
     tx_tensor *x = n->in[0];
     const tx_real *g = n->out->grad;
+    int add = tx_grad_add(x);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
-    for (size_t i = 0; i < x->size; i++)
-        x->grad[i] += x->data[i] > 0 ? g[i] : 0; /* no branch to mispredict */
+    for (size_t i = 0; i < x->size; i++) /* selects, no branch to mispredict */
+        x->grad[i] = (add ? x->grad[i] : 0) + (x->data[i] > 0 ? g[i] : 0);
 }
 
 tx_tensor *tx_relu(tx_tape *tp, tx_tensor *x) {
@@ -303,12 +328,13 @@ static void gelu_backward(tx_node *n) {
     const tx_real *restrict g = n->out->grad, *restrict xd = x->data;
     tx_real *restrict dx = x->grad;
     const tx_real c = (tx_real)M_SQRT1_2, k = (tx_real)(0.5 * M_2_SQRTPI * M_SQRT1_2);
+    int add = tx_grad_add(x);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t i = 0; i < x->size; i++) {
         tx_real v = xd[i];
         tx_real cdf = (tx_real)0.5 * (1 + tx_erf(v * c));
         tx_real pdf = tx_exp((tx_real)-0.5 * v * v) * k;
-        dx[i] += g[i] * (cdf + v * pdf);
+        dx[i] = (add ? dx[i] : 0) + g[i] * (cdf + v * pdf);
     }
 }
 
@@ -398,11 +424,11 @@ static void row_index(const tx_tensor *x, size_t r, int idx[3]) {
 static void softmax_backward(tx_node *n) {
     tx_tensor *x = n->in[0], *y = n->out;
     size_t rows = tx_rows(x);
-    int c = tx_last(x);
+    int c = tx_last(x), add = tx_grad_add(x);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++)
         softmax_row_backward(y->data + r * c, y->grad + r * c,
-                             x->grad + r * c, 1, c, 1);
+                             x->grad + r * c, 1, c, add);
 }
 
 tx_tensor *tx_softmax(tx_tape *tp, tx_tensor *x, const tx_tensor *mask) {
@@ -427,14 +453,15 @@ static void log_softmax_backward(tx_node *n) {
     /* In the forward pass this was y = x − logΣexp(x): dx = dy − exp(y)·Σdy. */
     tx_tensor *x = n->in[0], *y = n->out;
     size_t rows = tx_rows(x);
-    int c = tx_last(x);
+    int c = tx_last(x), add = tx_grad_add(x);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
         const tx_real *yr = y->data + r * c, *gr = y->grad + r * c;
         double gsum = 0;
         for (int j = 0; j < c; j++) gsum += gr[j];
         tx_real *restrict dx = x->grad + r * c;
-        for (int j = 0; j < c; j++) dx[j] += gr[j] - (tx_real)(tx_exp(yr[j]) * gsum);
+        for (int j = 0; j < c; j++)
+            dx[j] = (add ? dx[j] : 0) + gr[j] - (tx_real)(tx_exp(yr[j]) * gsum);
     }
 }
 
@@ -482,16 +509,19 @@ static void cross_entropy_backward(tx_node *n) {
     tx_tensor *x = n->in[0];
     const double *lse = s->lse, e = s->e, count = s->count;
     const int *tg = s->targets, ignore = s->ignore, V = tx_last(x);
-    if (count == 0) return;
-    double g = n->out->grad[0] / count;
+    double g = count ? n->out->grad[0] / count : 0;
     size_t rows = tx_rows(x);
+    int add = tx_grad_add(x);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t r = 0; r < rows; r++) {
-        if (tg[r] == ignore) continue;
-        const tx_real *restrict xr = x->data + r * V, l = (tx_real)lse[r];
         tx_real *restrict dr = x->grad + r * V;
+        if (tg[r] == ignore) { /* no gradient: on a first write, zeros */
+            if (!add) memset(dr, 0, (size_t)V * sizeof *dr);
+            continue;
+        }
+        const tx_real *restrict xr = x->data + r * V, l = (tx_real)lse[r];
         const tx_real gs = (tx_real)g, ge = (tx_real)(g * e / V);
-        for (int c = 0; c < V; c++) dr[c] += gs * tx_exp(xr[c] - l) - ge;
+        for (int c = 0; c < V; c++) dr[c] = (add ? dr[c] : 0) + gs * tx_exp(xr[c] - l) - ge;
         dr[tg[r]] -= (tx_real)(g * (1 - e));
     }
 }
@@ -574,6 +604,7 @@ static void layer_norm_backward(tx_node *n) {
     const tx_real *dy = n->out->grad;
     const int N = s->N, C = s->C;
     if (x->grad) {
+        int add = tx_grad_add(x);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
         for (int r = 0; r < N; r++) {
             const tx_real *xr = x->data + (size_t)r * C, *gr = dy + (size_t)r * C;
@@ -586,14 +617,14 @@ static void layer_norm_backward(tx_node *n) {
             const double mu = mean[r], rs = rstd[r];
             for (int j = 0; j < C; j++) {
                 double xh = (xr[j] - mu) * rs;
-                dx[j] += (tx_real)(rs * ((double)gr[j] * wd[j] - mg - xh * mgx));
+                dx[j] = (add ? dx[j] : 0) + (tx_real)(rs * ((double)gr[j] * wd[j] - mg - xh * mgx));
             }
         }
     }
     if (w->grad) {
         /* Blocks of 64 columns, each summed down the rows in row order:
          * rows are read contiguously and the 64 sums run side by side. */
-        int nblk = (C + 63) / 64;
+        int nblk = (C + 63) / 64, add = tx_grad_add(w);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
         for (int blk = 0; blk < nblk; blk++) {
             int j0 = blk * 64, nj = C - j0 < 64 ? C - j0 : 64;
@@ -602,10 +633,14 @@ static void layer_norm_backward(tx_node *n) {
                 const tx_real *dyr = dy + (size_t)r * C + j0, *xr = x->data + (size_t)r * C + j0;
                 for (int j = 0; j < nj; j++) s[j] += dyr[j] * (xr[j] - mean[r]) * rstd[r];
             }
-            for (int j = 0; j < nj; j++) w->grad[j0 + j] += (tx_real)s[j];
+            for (int j = 0; j < nj; j++)
+                w->grad[j0 + j] = (add ? w->grad[j0 + j] : 0) + (tx_real)s[j];
         }
     }
-    if (b && b->grad) add_column_sums(b->grad, dy, (size_t)N, (size_t)C);
+    if (b && b->grad) {
+        tx_grad_prepare(b);
+        add_column_sums(b->grad, dy, (size_t)N, (size_t)C);
+    }
 }
 
 tx_tensor *tx_layer_norm(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b,
@@ -654,6 +689,7 @@ static void embedding_backward(tx_node *n) {
     int C = table->shape[1], rows = (int)(n->out->size / (size_t)C);
     const tx_real *g = n->out->grad;
     int nblk = (C + 31) / 32;
+    tx_grad_prepare(table);
 #pragma omp parallel for schedule(static) if (n->out->size >= TX_PAR_MIN_ELEMS)
     for (int blk = 0; blk < nblk; blk++) {
         int j0 = blk * 32, j1 = j0 + 32 < C ? j0 + 32 : C;
@@ -704,9 +740,10 @@ static void dropout_backward(tx_node *n) {
     tx_tensor *x = n->in[0];
     const uint64_t key = s->key;
     const double p = s->p;
+    int add = tx_grad_add(x);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t i = 0; i < x->size; i++)
-        x->grad[i] += n->out->grad[i] * dropout_factor(key, i, p);
+        x->grad[i] = (add ? x->grad[i] : 0) + n->out->grad[i] * dropout_factor(key, i, p);
 }
 
 tx_tensor *tx_dropout(tx_tape *tp, tx_tensor *x, tx_real p) {
@@ -747,6 +784,7 @@ tx_tensor *tx_reshape(tx_tape *tp, tx_tensor *x, int ndim, ...) {
               tx_shape_str(x, sx, sizeof sx), x->size, known);
     tx_tensor *out = tx_tape_alloc(tp, sizeof *out);
     *out = *x;
+    out->base = x->base ? x->base : x; /* shares x's gradient, and its flag */
     out->ndim = ndim;
     memcpy(out->shape, shape, (size_t)ndim * sizeof(int));
     return out;
@@ -760,7 +798,7 @@ typedef struct permute_state {
 } permute_state;
 
 /* Visits out in order; src walks x with x's strides permuted. dir 0 copies
- * x→out, dir 1 adds out→x (for gradients). Each out element maps to one x
+ * x→out, dir 1 adds out→x, dir 2 copies out→x (for gradients). Each out element maps to one x
  * element, so threads over the first dimension write disjoint memory. */
 static void permute_walk(tx_real *x, tx_real *out, const int *xshape4,
                          const int *perm, int dir) {
@@ -778,10 +816,13 @@ static void permute_walk(tx_real *x, tx_real *out, const int *xshape4,
                 tx_real *restrict xs = x + s, *restrict os_ = out + o;
                 if (st[3] == 1) { /* the last dimension stays: whole rows */
                     if (dir == 0) memcpy(os_, xs, (size_t)os[3] * sizeof *xs);
+                    else if (dir == 2) memcpy(xs, os_, (size_t)os[3] * sizeof *xs);
                     else
                         for (int d = 0; d < os[3]; d++) xs[d] += os_[d];
                 } else if (dir == 0) {
                     for (int d = 0; d < os[3]; d++) os_[d] = xs[d * st[3]];
+                } else if (dir == 2) {
+                    for (int d = 0; d < os[3]; d++) xs[d * st[3]] = os_[d];
                 } else {
                     for (int d = 0; d < os[3]; d++) xs[d * st[3]] += os_[d];
                 }
@@ -798,7 +839,8 @@ static void permute_backward(tx_node *n) {
     const permute_state *s = n->saved;
     int xs[4], p4[4];
     pad4(n->in[0], s->perm, xs, p4);
-    permute_walk(n->in[0]->grad, n->out->grad, xs, p4, 1);
+    /* every element of x gets exactly one: the first write can assign */
+    permute_walk(n->in[0]->grad, n->out->grad, xs, p4, tx_grad_add(n->in[0]) ? 1 : 2);
 }
 
 tx_tensor *tx_permute(tx_tape *tp, tx_tensor *x, const int *perm) {
@@ -843,7 +885,8 @@ static void sum_backward(tx_node *n) {
     const sum_state *s = n->saved;
     tx_tensor *x = n->in[0];
     tx_real g = n->out->grad[0] * (tx_real)s->scale;
-    for (size_t i = 0; i < x->size; i++) x->grad[i] += g;
+    int add = tx_grad_add(x);
+    for (size_t i = 0; i < x->size; i++) x->grad[i] = (add ? x->grad[i] : 0) + g;
 }
 
 static tx_tensor *reduce_all(tx_tape *tp, tx_tensor *x, double scale,
@@ -890,6 +933,10 @@ static void attention_backward(tx_node *n) {
     int BH = q->shape[0] * q->shape[1], Tq = q->shape[2], Tk = k->shape[2],
         D = q->shape[3];
     tx_real s = st->scale;
+    /* in this order: q, k and v may be one tensor (each block then gets
+     * dv assigned, then dq and dk added) */
+    int addv = v->grad && tx_grad_add(v), addq = q->grad && tx_grad_add(q),
+        addk = k->grad && tx_grad_add(k);
 #pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D >= TX_PAR_MIN_MACS)
     for (int t = 0; t < BH; t++) {
         size_t off = (size_t)t * Tq * Tk;
@@ -899,7 +946,7 @@ static void attention_backward(tx_node *n) {
         const tx_real *kt = k->data + (size_t)t * Tk * D;
         const tx_real *vt = v->data + (size_t)t * Tk * D;
         tx_real *dP = st->dP + off;
-        if (v->grad) tx_gemm(Tk, D, Tq, pd, Tk, 1, dO, D, 0, v->grad + (size_t)t * Tk * D, D, 1);
+        if (v->grad) tx_gemm(Tk, D, Tq, pd, Tk, 1, dO, D, 0, v->grad + (size_t)t * Tk * D, D, addv);
         if (!q->grad && !k->grad) continue;
         tx_gemm(Tq, Tk, D, dO, D, 0, vt, D, 1, dP, Tk, 0);
         if (st->Pd)
@@ -908,8 +955,8 @@ static void attention_backward(tx_node *n) {
         for (int i = 0; i < Tq; i++)
             softmax_row_backward(p + (size_t)i * Tk, dP + (size_t)i * Tk,
                                  dP + (size_t)i * Tk, s, Tk, 0);
-        if (q->grad) tx_gemm(Tq, D, Tk, dP, Tk, 0, kt, D, 0, q->grad + (size_t)t * Tq * D, D, 1);
-        if (k->grad) tx_gemm(Tk, D, Tq, dP, Tk, 1, qt, D, 0, k->grad + (size_t)t * Tk * D, D, 1);
+        if (q->grad) tx_gemm(Tq, D, Tk, dP, Tk, 0, kt, D, 0, q->grad + (size_t)t * Tq * D, D, addq);
+        if (k->grad) tx_gemm(Tk, D, Tq, dP, Tk, 1, qt, D, 0, k->grad + (size_t)t * Tk * D, D, addk);
     }
 }
 

@@ -31,8 +31,9 @@ void tx_tape_release(tx_tape *tp, size_t mark) {
     tx_arena_release(&tp->arena, mark);
 }
 
-tx_tensor *tx_tensor_newv(tx_tape *tp, int requires_grad, int ndim,
-                          const int *shape) {
+/* lazy: the gradient of an op output, left uninitialised (tx_grad_add) */
+static tx_tensor *new_tensor(tx_tape *tp, int requires_grad, int ndim, const int *shape,
+                             int lazy) {
     TX_ASSERT(ndim >= 1 && ndim <= TX_MAXDIM,
               "tx_tensor_new: %d dimensions (1..%d allowed)", ndim, TX_MAXDIM);
     tx_tensor *t = tx_arena_alloc(&tp->arena, sizeof *t);
@@ -48,9 +49,18 @@ tx_tensor *tx_tensor_newv(tx_tape *tp, int requires_grad, int ndim,
     t->data = tx_arena_alloc(&tp->arena, t->size * sizeof(tx_real));
     if (requires_grad && !tp->no_grad) {
         t->grad = tx_arena_alloc(&tp->arena, t->size * sizeof(tx_real));
-        tx_zero(t->grad, t->size);
+        if (!lazy) tx_zero(t->grad, t->size);
+        t->grad_set = !lazy;
     }
     return t;
+}
+
+tx_tensor *tx_tensor_newv(tx_tape *tp, int requires_grad, int ndim, const int *shape) {
+    return new_tensor(tp, requires_grad, ndim, shape, 0);
+}
+
+void tx_grad_prepare(tx_tensor *x) {
+    if (!tx_grad_add(x)) tx_zero(x->grad, x->size);
 }
 
 tx_tensor *tx_tensor_new(tx_tape *tp, int requires_grad, int ndim, ...) {
@@ -65,7 +75,7 @@ tx_tensor *tx_tensor_new(tx_tape *tp, int requires_grad, int ndim, ...) {
 tx_tensor *tx_op_output(tx_tape *tp, int ndim, const int *shape,
                         tx_tensor *a, tx_tensor *b, tx_tensor *c) {
     int rg = tx_needs_grad(a) || tx_needs_grad(b) || tx_needs_grad(c);
-    return tx_tensor_newv(tp, rg, ndim, shape);
+    return new_tensor(tp, rg, ndim, shape, 1);
 }
 
 static int all_finite(const tx_real *x, size_t n) {
@@ -110,11 +120,15 @@ void tx_tape_backward(tx_tape *tp, tx_tensor *loss) {
     TX_ASSERT(loss->size == 1 && loss->grad,
               "tx_tape_backward: loss must be one element with a gradient "
               "(size %zu, grad %s)", loss->size, loss->grad ? "yes" : "no");
-    loss->grad[0] += 1;
+    loss->grad[0] = tx_grad_add(loss) ? loss->grad[0] + 1 : 1;
     for (tx_node *n = tp->last; n; n = n->prev) {
+        const tx_tensor *o = n->out->base ? n->out->base : n->out;
+        if (!o->grad_set) continue; /* no gradient reached it: nothing to pass on */
         n->backward(n);
-        for (int k = 0; tp->detect_anomaly && k < 4; k++)
-            if (n->in[k] && n->in[k]->grad)
-                check_anomaly(tp, n->op, n->in[k]->grad, n->in[k]->size, 1);
+        for (int k = 0; tp->detect_anomaly && k < 4; k++) {
+            const tx_tensor *x = n->in[k];
+            if (x && x->grad && (x->base ? x->base : x)->grad_set)
+                check_anomaly(tp, n->op, x->grad, x->size, 1);
+        }
     }
 }

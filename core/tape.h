@@ -38,11 +38,13 @@ void tx_tape_reset(tx_tape *tp);
 void tx_tape_free(tx_tape *tp);
 
 /* loss must be a one-element tensor with a gradient. Seeds dloss = 1 and runs
- * every node's backward in reverse order. Parameter gradients accumulate
- * (+=), so zero them first unless accumulating micro-batches. */
+ * every node's backward in reverse order, skipping nodes whose output
+ * received no gradient. Parameter gradients accumulate (+=), so zero them
+ * first unless accumulating micro-batches (tx_optim_step zeroes them). */
 void tx_tape_backward(tx_tape *tp, tx_tensor *loss);
 
-/* Leaf tensor from the arena: data uninitialised, grad zeroed if requested. */
+/* Leaf tensor from the arena: data uninitialised, grad zeroed (and set) if
+ * requested. */
 tx_tensor *tx_tensor_new(tx_tape *tp, int requires_grad, int ndim, ...);
 tx_tensor *tx_tensor_newv(tx_tape *tp, int requires_grad, int ndim,
                           const int *shape);
@@ -66,6 +68,20 @@ tx_node *tx_op_record(tx_tape *tp, const char *op, tx_backward_fn bw,
  * NULL when n is NULL (nothing recorded, nothing to save). Each op declares
  * its state as a struct: `matmul_state *s = tx_op_save(tp, n, sizeof *s);`. */
 void *tx_op_save(tx_tape *tp, tx_node *n, size_t bytes);
+/* What a backward calls for each input x it writes, before writing:
+ * returns 1 if x's gradient already holds values (add to them), 0 if this
+ * is the first contribution (assign: the memory is uninitialised), and
+ * marks it as holding values. Every op's backward that can write its whole
+ * input gradient assigns on the first write instead of zeroing and adding. */
+static inline int tx_grad_add(tx_tensor *x) {
+    tx_tensor *o = x->base ? x->base : x;
+    int had = o->grad_set;
+    o->grad_set = 1;
+    return had;
+}
+/* For backward code that can only add (scatter-adds, partial writes): zeroes
+ * x's gradient first if nothing was written yet. */
+void tx_grad_prepare(tx_tensor *x);
 /* Non-NULL grad means "needs a gradient". */
 static inline int tx_needs_grad(const tx_tensor *t) { return t && t->grad; }
 

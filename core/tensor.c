@@ -122,6 +122,7 @@ void tx_params_alloc(tx_params *p) {
     for (int i = 0; i < p->n; i++) {
         p->list[i]->data = p->data + off;
         p->list[i]->grad = p->grad + off;
+        p->list[i]->grad_set = 1; /* gradients accumulate across micro-batches */
         off += p->list[i]->size;
     }
 }

@@ -15,6 +15,12 @@ typedef struct tx_tensor {
     tx_real *data;     /* [size] */
     tx_real *grad;     /* [size], NULL when no gradient is needed */
     const char *name;  /* parameters only: "encoder.layers.0.norm1.weight" */
+    /* An op output's gradient is not zeroed when it is allocated: grad_set
+     * says whether it holds values yet (see tx_grad_add). Parameters and
+     * leaves have it set from the start. A view (reshape, a row block of a
+     * parameter) keeps the flag of the tensor it views, its base. */
+    int grad_set;
+    struct tx_tensor *base; /* NULL, or the tensor this one views */
 } tx_tensor;
 
 /* "[2, 3, 4]" into buf (for error messages); returns buf. */

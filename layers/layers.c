@@ -155,6 +155,7 @@ static tx_tensor *third(tx_tape *tp, const tx_tensor *w, int block) {
     if (!w) return NULL;
     tx_tensor *v = tx_tape_alloc(tp, sizeof *v);
     *v = *w;
+    v->base = (tx_tensor *)w; /* a parameter: its gradient is always set */
     v->name = NULL;
     v->shape[0] = w->shape[0] / 3;
     v->size = w->size / 3;

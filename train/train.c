@@ -198,7 +198,7 @@ static void train_step(trainer *tr) {
         total += count_targets(&tr->micro[i]);
         tr->window_tokens += count_inputs(&tr->micro[i]);
     }
-    tx_params_zero_grad(&tr->params);
+    /* the gradients are zero: from the allocation, then from the last update */
     double loss_sum = 0;
     tx_tape *tp = &tr->tape;
     for (int i = 0; i < k; i++) {
