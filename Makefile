@@ -95,6 +95,12 @@ $(BUILD)/tapeformer: $(CLI32) $(BUILD)/libtapeformer.a
 $(BUILD)/tapeformer64: $(CLI64) $(BUILD)/libgradcheck64.a $(BUILD)/libtapeformer64.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+# Unit tests build against the double library: gradients are checked there;
+# check_bf16 tests the float build's bf16 products.
+$(BUILD)/tests/check_bf16: tests/check_bf16.c tests/testutil.h $(BUILD)/libtapeformer.a | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libtapeformer.a $(CHECKLIBS) $(LDLIBS)
+
 # Unit tests build against the double library: gradients are checked there.
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libgradcheck64.a $(BUILD)/libtapeformer64.a | deps
 	@mkdir -p $(dir $@)

@@ -91,11 +91,12 @@ static int model_bench(char **a) {
     double *ms = malloc((size_t)steps * sizeof *ms);
     for (int s = -warmup; s < steps; s++) {
         double t0 = now_ms();
-        tx_params_zero_grad(&p);
+        tx_params_grad_begin(&p); /* as training does: no zeroing */
         tx_tape_reset(&tp);
         tx_tensor *loss = tx_model_loss(&tp, &m, src, len, T, tgt_in, tgt_out,
                                         len, T, B, 0);
         tx_tape_backward(&tp, loss);
+        tx_params_grad_end(&p);
         tx_optim_step(&opt, &p, oc.lr);
         if (s >= 0) ms[s] = now_ms() - t0;
         if (!isfinite(loss->data[0])) {
@@ -238,6 +239,15 @@ static int stream_bench(char **a) {
 
 int main(int argc, char **argv) {
     tx_set_threads(0); /* OMP_NUM_THREADS, bound as training binds them */
+    /* TAPEFORMER_BF16=1: every product in bf16, as [model] precision = bf16 */
+    const char *bf = getenv("TAPEFORMER_BF16");
+    if (bf && *bf == '1') {
+        if (!tx_bf16_supported()) {
+            fprintf(stderr, "bench: no AVX-512 BF16 on this CPU\n");
+            return 2;
+        }
+        tx_gemm_use_bf16(1);
+    }
     if (argc == 17 && !strcmp(argv[1], "model")) return model_bench(argv + 2);
     if (argc == 18 && !strcmp(argv[1], "decode")) return decode_bench(argv + 2);
     if (argc == 8 && !strcmp(argv[1], "gemm")) return gemm_bench(argv + 2);

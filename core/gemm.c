@@ -228,10 +228,23 @@ static void gemm_dot(int M, int n0, int n1, int K, const tx_real *A, int lda,
     }
 }
 
+static int use_bf16;
+
+void tx_gemm_use_bf16(int on) {
+    TX_ASSERT(!on || tx_bf16_supported(), "tx_gemm_use_bf16: no AVX-512 BF16 in this CPU or build");
+    use_bf16 = on;
+}
+
 void tx_gemm(int M, int N, int K, const tx_real *A, int lda, int ta,
              const tx_real *B, int ldb, int tb, tx_real *C, int ldc,
              int accumulate) {
     if (M <= 0 || N <= 0) return;
+#ifndef TX_DOUBLE
+    if (use_bf16 && K > 0) {
+        tx_gemm_bf16(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate);
+        return;
+    }
+#endif
     if (K <= 0) {
         if (!accumulate)
             for (int i = 0; i < M; i++)

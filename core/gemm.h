@@ -16,4 +16,16 @@ void tx_gemm(int M, int N, int K, const tx_real *A, int lda, int ta,
              const tx_real *B, int ldb, int tb, tx_real *C, int ldc,
              int accumulate);
 
+/* bfloat16 products (gemm_bf16.c): the same contract, with A's and B's
+ * entries rounded to bf16 (nearest even) and the products summed in float
+ * by AVX-512 BF16. tx_bf16_supported says whether this CPU has it (always 0
+ * in the double build); calling without it aborts. */
+int tx_bf16_supported(void);
+void tx_gemm_bf16(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb,
+                  int tb, float *C, int ldc, int accumulate);
+/* on: every tx_gemm of the process runs as tx_gemm_bf16 from now on (a
+ * model trained with precision bf16: its forward and backward products,
+ * attention's too). Aborts if the CPU (or the build) lacks it. */
+void tx_gemm_use_bf16(int on);
+
 #endif

@@ -151,6 +151,17 @@ void tx_params_init(tx_params *p, tx_rng *rng) {
 
 void tx_params_zero_grad(tx_params *p) {
     tx_zero(p->grad, p->size);
+    for (int i = 0; i < p->n; i++) p->list[i]->grad_set = 1;
+}
+
+void tx_params_grad_begin(tx_params *p) {
+    for (int i = 0; i < p->n; i++) p->list[i]->grad_set = 0;
+}
+
+void tx_params_grad_end(tx_params *p) {
+    for (int i = 0; i < p->n; i++)
+        if (!p->list[i]->grad_set) tx_zero(p->list[i]->grad, p->list[i]->size);
+    for (int i = 0; i < p->n; i++) p->list[i]->grad_set = 1;
 }
 
 tx_tensor *tx_params_find(const tx_params *p, const char *name) {

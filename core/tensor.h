@@ -80,6 +80,13 @@ void tx_params_alloc(tx_params *p);
  * fan_out = shape[0] (as torch.nn.init.xavier_uniform_ for 2-D), N(0, 1). */
 void tx_params_init(tx_params *p, tx_rng *rng);
 void tx_params_zero_grad(tx_params *p);
+/* The lean alternative for a training step: grad_begin marks every
+ * gradient unwritten without touching memory, so the step's first backward
+ * contribution to each assigns it (tx_grad_add) and later ones add;
+ * grad_end zeroes the gradients no backward wrote. Read gradients only after
+ * grad_end. */
+void tx_params_grad_begin(tx_params *p);
+void tx_params_grad_end(tx_params *p);
 tx_tensor *tx_params_find(const tx_params *p, const char *name); /* or NULL */
 void tx_params_free(tx_params *p);
 

@@ -16,7 +16,7 @@
  *   [model]  kind encoder_decoder, d_model 64, heads 4, encoder_layers 2,
  *            decoder_layers 2, d_ff 256, activation relu, norm_first false,
  *            dropout 0.1, positions sinusoidal, tie_embeddings true,
- *            scale_embeddings true, bias true, max_len 64
+ *            scale_embeddings true, bias true, precision float32, max_len 64
  *   [data]   task copy, symbols 10, min_len 1, max_len 10, train_file and
  *            valid_file empty, tokenize word, context 64, seed 1
  *   [train]  batch_size 64, steps 2000, eval_every 200, checkpoint_every 1000,
@@ -71,6 +71,7 @@ static const char *const tasks[] = {"copy", "reverse", "sort", "numbers_en",
                                     "numbers_zh", "tsv", "text", NULL};
 static const char *const tokenizers[] = {"char", "word", "byte", NULL};
 static const char *const decays[] = {"all", "matrices", NULL};
+static const char *const precisions[] = {"float32", "bf16", NULL};
 static const char *const optimizers[] = {"adam", "adamw", "sgd", NULL};
 static const char *const schedules[] = {"constant", "noam", "cosine", NULL};
 
@@ -97,6 +98,7 @@ static const key keys[] = {
     BOOL(model, tie_embeddings),
     BOOL(model, scale_embeddings),
     BOOL(model, bias),
+    ENUM(model, precision, precisions),
     INT(model, max_len, 1, 1 << 20),
     ENUM(data, task, tasks),
     INT(data, symbols, 1, TX_MAX_SYMBOLS),

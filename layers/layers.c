@@ -150,9 +150,12 @@ void tx_mha_declare(tx_mha *a, tx_params *p, const char *prefix, int C,
 }
 
 /* Third `block` (0 q, 1 k, 2 v) of w [3C, ...] along its first dimension: a
- * view sharing w's data and gradient, so gradients land in w in place. */
-static tx_tensor *third(tx_tape *tp, const tx_tensor *w, int block) {
+ * view sharing w's data and gradient, so gradients land in w in place. A
+ * view of a part cannot assign the whole on a first write, so w's gradient
+ * is made to hold values (zeroed if it held none) before any view writes. */
+static tx_tensor *third(tx_tape *tp, tx_tensor *w, int block) {
     if (!w) return NULL;
+    if (w->grad && !tp->no_grad) tx_grad_prepare(w);
     tx_tensor *v = tx_tape_alloc(tp, sizeof *v);
     *v = *w;
     v->base = (tx_tensor *)w; /* a parameter: its gradient is always set */

@@ -7,6 +7,7 @@
 #include "layers.h"
 
 enum { TX_ENCODER_DECODER, TX_DECODER_ONLY };
+enum { TX_FLOAT32, TX_BF16 };
 
 typedef struct tx_model_config {
     int kind;            /* TX_ENCODER_DECODER | TX_DECODER_ONLY */
@@ -22,6 +23,7 @@ typedef struct tx_model_config {
     int tie_embeddings;  /* generator.weight is tgt_embed.weight */
     int scale_embeddings;/* multiply embeddings by sqrt(d_model) */
     int bias;            /* linears, norms and the generator have biases */
+    int precision;       /* TX_FLOAT32, or TX_BF16: training's matrix products in bf16 */
     int src_vocab;       /* V of the source (encoder-decoder only) */
     int tgt_vocab;       /* V of the target, = generator outputs */
     int max_len;         /* longest sequence (learned positions' table) */

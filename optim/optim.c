@@ -50,7 +50,7 @@ static void adam_span(const tx_optim *o, tx_params *p, double lr, const tx_optim
     const double bc2_sqrt = sqrt(1 - pow(b2, (double)o->t));
     /* restrict: four distinct arrays, which lets the loop vectorise */
     tx_real *restrict w = p->data, *restrict m = o->m, *restrict v = o->v;
-    tx_real *restrict dw = p->grad;
+    const tx_real *restrict dw = p->grad;
     const ptrdiff_t lo = (ptrdiff_t)sp->lo, hi = (ptrdiff_t)sp->hi;
 #pragma omp parallel for schedule(static) if ((size_t)(hi - lo) >= TX_PAR_MIN_ELEMS)
     for (ptrdiff_t i = lo; i < hi; i++) {
@@ -61,7 +61,6 @@ static void adam_span(const tx_optim *o, tx_params *p, double lr, const tx_optim
         m[i] = (tx_real)mi;
         v[i] = (tx_real)vi;
         w[i] = (tx_real)(wi - step_size * mi / (sqrt(vi) / bc2_sqrt + eps));
-        dw[i] = 0; /* ready for the next step's gradients */
     }
 }
 
@@ -70,7 +69,7 @@ static void adam_span(const tx_optim *o, tx_params *p, double lr, const tx_optim
 static void sgd_span(const tx_optim *o, tx_params *p, double lr, const tx_optim_span *sp) {
     const double mom = o->cfg.beta1, wd = sp->decay ? o->cfg.weight_decay : 0;
     tx_real *restrict w = p->data, *restrict buf = o->m;
-    tx_real *restrict dw = p->grad;
+    const tx_real *restrict dw = p->grad;
     const ptrdiff_t lo = (ptrdiff_t)sp->lo, hi = (ptrdiff_t)sp->hi;
 #pragma omp parallel for schedule(static) if ((size_t)(hi - lo) >= TX_PAR_MIN_ELEMS)
     for (ptrdiff_t i = lo; i < hi; i++) {
@@ -80,7 +79,6 @@ static void sgd_span(const tx_optim *o, tx_params *p, double lr, const tx_optim_
             buf[i] = (tx_real)g;
         }
         w[i] = (tx_real)((double)w[i] - lr * g);
-        dw[i] = 0;
     }
 }
 

@@ -52,8 +52,7 @@ void tx_optim_free(tx_optim *o);
 
 /* One update of p->data from p->grad with learning rate lr (the schedule is
  * applied by the caller), as torch.optim.Adam / AdamW / SGD (dampening 0, no
- * Nesterov), zeroing p->grad on the way (one pass over memory instead of
- * two: the next step's gradients start from zero). Increments o->t.
+ * Nesterov). Increments o->t.
  * Elementwise, so the result does not depend on the thread count. */
 void tx_optim_step(tx_optim *o, tx_params *p, double lr);
 

@@ -68,6 +68,21 @@ for n in 2 4; do
         cmp -s "$tmp/s1.csv" "$tmp/s$n.csv"
 done
 
+# ---- bf16 products: still learns; refused where they cannot run ------------------
+if "$TF" train configs/copy.ini --set model.precision=bf16 --set train.steps=1 \
+        --set output.dir="$tmp/bfcheck" --quiet 2> "$tmp/bf.err"; then
+    "$TF" train configs/copy.ini "${tiny[@]}" --set model.precision=bf16 --set train.steps=400 \
+        --set train.eval_every=50 --set train.target_accuracy=0.9 --set output.dir="$tmp/bf16" > /dev/null
+    check "precision = bf16: the copy task reaches 90% exact match" \
+        test -n "$(awk -F, '$7 >= 0.9' "$tmp/bf16/metrics.csv")"
+    check "bf16 checkpoints hold float32 weights" grep -q "F32" <(tensors "$tmp/bf16/checkpoint.safetensors")
+else
+    check "bf16 refused on this CPU: exit 2 and why" grep -q "no AVX-512 BF16" "$tmp/bf.err"
+fi
+out=$("$TF64" train configs/copy.ini --set model.precision=bf16 --set output.dir="$tmp/bf64" 2>&1); rc=$?
+check "precision = bf16 in the double build: exit 2, one line" \
+    test $rc -eq 2 -a "$(echo "$out" | wc -l)" -eq 1 -a -n "$(echo "$out" | grep 'precision = bf16')"
+
 # ---- exact resume: interrupted at 30 and resumed == uninterrupted -----------
 res=("${tiny[@]}" --set train.steps=60 --set train.eval_every=25 --set model.dropout=0.1
      --set train.accumulate=2 --set optim.schedule=cosine)

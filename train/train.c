@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/gemm.h"
 #include "../io/checkpoint.h"
 #include "internal.h"
 
@@ -124,6 +125,14 @@ static int setup(trainer *tr, tx_err *err) {
     const tx_config *cfg = tr->cfg;
     int rc;
     tx_set_threads(cfg->train.threads);
+    if (cfg->model.precision == TX_BF16) {
+        if (!tx_bf16_supported())
+            return tx_error(err, TX_EINPUT,
+                            "[model] precision = bf16: %s; use precision = float32",
+                            sizeof(tx_real) != 4 ? "this is the double-precision build"
+                                                 : "this CPU has no AVX-512 BF16 (checked at run time)");
+        tx_gemm_use_bf16(1);
+    }
     if ((rc = tx_data_open(&tr->data, &cfg->data, err))) return rc;
     tx_model_config mc = cfg->model;
     mc.src_vocab = mc.tgt_vocab = tr->data.vocab.size;
@@ -166,6 +175,7 @@ static void teardown(trainer *tr) {
     tx_params_free(&tr->params);
     tx_data_free(&tr->data);
     unlock_dir(tr);
+    if (tr->cfg->model.precision == TX_BF16 && tx_bf16_supported()) tx_gemm_use_bf16(0);
 }
 
 /* ---- one step ------------------------------------------------------------------- */
@@ -198,7 +208,8 @@ static void train_step(trainer *tr) {
         total += count_targets(&tr->micro[i]);
         tr->window_tokens += count_inputs(&tr->micro[i]);
     }
-    /* the gradients are zero: from the allocation, then from the last update */
+    /* no zeroing: the first backward contribution to each gradient assigns */
+    tx_params_grad_begin(&tr->params);
     double loss_sum = 0;
     tx_tape *tp = &tr->tape;
     for (int i = 0; i < k; i++) {
@@ -214,6 +225,7 @@ static void train_step(trainer *tr) {
         if (n) tx_tape_backward(tp, tx_scale(tp, loss, (tx_real)((double)n / total)));
     }
     tx_tape_reset(tp);
+    tx_params_grad_end(&tr->params);
     tr->gnorm = tx_clip_grad_norm(&tr->params, cfg->optim.clip_norm > 0 ? cfg->optim.clip_norm
                                                                         : INFINITY);
     tr->lr = tx_schedule_lr(&tr->opt.cfg, cfg->model.d_model, step);
