@@ -10,7 +10,7 @@
 
 CC      := gcc
 PKGS    := check libcjson inih
-DEB_PKGS := gcc make pkg-config check libstb-dev libinih-dev libcjson-dev
+DEB_PKGS := gcc make pkg-config check libstb-dev libinih-dev libcjson-dev openmpi-bin libopenmpi-dev
 FUZZ_DEB_PKGS := clang libclang-rt-14-dev
 
 # The fuzzing build (set by `make fuzz`): clang, serial, instrumented.
@@ -38,10 +38,15 @@ CFLAGS  += -O1 -g -fsanitize=fuzzer-no-link,address,undefined \
            -fno-sanitize-recover=all
 endif
 BUILD   ?= build
-LDLIBS   = $(shell pkg-config --libs libcjson inih) -lm
+# MPI (dist/dist.c): Open MPI when pkg-config finds it (make deps installs
+# it); NO_MPI=1 builds without (one process only). Evaluated when used, so
+# after deps on a fresh machine.
+MPI      = $(if $(NO_MPI),,$(shell pkg-config --exists ompi-c 2>/dev/null && echo ompi-c))
+MPI_CFLAGS = $(if $(MPI),-DTX_MPI $(shell pkg-config --cflags $(MPI)))
+LDLIBS   = $(shell pkg-config --libs libcjson inih $(MPI)) -lm
 CHECKLIBS = $(shell pkg-config --libs check)
 
-LIBDIRS := core layers optim data io decode draw train
+LIBDIRS := core layers optim data io decode draw dist train
 SRC   := $(wildcard $(LIBDIRS:%=%/*.c))
 CLI   := $(wildcard cli/*.c)
 GC    := $(wildcard gradcheck/*.c)
@@ -56,7 +61,7 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
 
 # Rebuild everything when the flags change (NO_OMP=1, SANITIZE=1, ...).
 FLAGSTAMP := $(BUILD)/.flags
-$(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS)' | cmp -s - $(FLAGSTAMP) 2>/dev/null || echo '$(CC) $(CFLAGS)' > $(FLAGSTAMP))
+$(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(NO_MPI)' | cmp -s - $(FLAGSTAMP) 2>/dev/null || echo '$(CC) $(CFLAGS) $(NO_MPI)' > $(FLAGSTAMP))
 
 .PHONY: all deps run test sanitize fuzz fuzz-run clean
 all: $(BUILD)/tapeformer $(BUILD)/tapeformer64
@@ -74,11 +79,11 @@ deps:
 
 $(BUILD)/f32/%.o: %.c $(HDR) $(FLAGSTAMP) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(if $(filter dist/%,$<),$(MPI_CFLAGS)) -c $< -o $@
 
 $(BUILD)/f64/%.o: %.c $(HDR) $(FLAGSTAMP) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DTX_DOUBLE -c $< -o $@
+	$(CC) $(CFLAGS) $(if $(filter dist/%,$<),$(MPI_CFLAGS)) -DTX_DOUBLE -c $< -o $@
 
 $(BUILD)/libtapeformer.a: $(OBJ32)
 	ar rcs $@ $^

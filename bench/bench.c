@@ -33,16 +33,6 @@ static double now_ms(void) {
     return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* KIND C H LE LD F V T B ACT NORM_FIRST POS TIE: a model's shape. */
 static tx_model_config shape(char **a) {
     return (tx_model_config){
@@ -152,7 +142,7 @@ static int gemm_bench(char **a) {
     double diff = 0;
     for (size_t i = 0; i < (size_t)M * N; i++)
         diff = fmax(diff, fabs((double)C1[i] - C2[i]));
-    printf("gemm %.4f %.4f %.2e\n", median(t1, reps), median(t2, reps), diff);
+    printf("gemm %.4f %.4f %.2e\n", tx_median(t1, (size_t)reps), tx_median(t2, (size_t)reps), diff);
     free(A), free(B), free(C1), free(C2), free(t1), free(t2);
     return 0;
 }

@@ -6,9 +6,10 @@ without the key/value cache against the bound that reading every weight once
 per step sets. Last, trains the default copy config to its target accuracy
 with `tapeformer train` and with the PyTorch twin (bench/copy_torch.py), and
 configs/fortunes.ini against nanoGPT's recipe in PyTorch
-(bench/nanogpt_torch.py).
-Prints five tables.
-Usage: run.py BENCH_BINARY [--quick]"""
+(bench/nanogpt_torch.py); last, training steps on several processes (MPI)
+with a projection to several machines.
+Prints seven tables.
+Usage: run.py BENCH_BINARY [--quick | --only steps|gemm|decode|copy|fortunes|mpi]"""
 import os
 import re
 import time
@@ -108,6 +109,20 @@ GEMM_SHAPES = [  # M N K ta tb: what the models run (Linear is x·Wᵀ: tb = 1)
 def main():
     binary = sys.argv[1]
     quick = "--quick" in sys.argv
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    sections = [("steps", lambda: bench_steps(binary, quick)), ("gemm", lambda: bench_gemm(binary)),
+                ("decode", lambda: bench_decode(binary))]
+    if not quick:
+        sections += [("copy", lambda: bench_train(binary, os.path.join(HERE, "..", "configs",
+                                                                       "copy.ini"))),
+                     ("fortunes", lambda: bench_nanogpt(binary)), ("mpi", lambda: bench_mpi(binary))]
+    for i, (name, section) in enumerate(s for s in sections if only in (None, s[0])):
+        if i:
+            print()
+        section()
+
+
+def bench_steps(binary, quick):
     names = ["tiny", "small"] if quick else list(CONFIGS)
     print("Training steps (copy task, dropout 0, Adam); median ms/step over "
           f"{ROUNDS} interleaved processes each")
@@ -130,7 +145,9 @@ def main():
                   f"{rss[0] / 1024:8.1f} {rss[1] / 1024:8.1f} {rss[0] / rss[2]:8.2f}  {best[0]}x{best[1]}"
                   f"{' bound' if best[2] else ''}{speed}",
                   flush=True)
-    print()
+
+
+def bench_gemm(binary):
     print("Matrix products C = op(A)·op(B), float, median ms of 20 (OpenBLAS sgemm at the same threads)")
     print(f"{'shape':16} {'M N K ta tb':>22} {'thr':>3} {'ours ms':>9} {'blas ms':>9} "
           f"{'ours GF/s':>9} {'blas GF/s':>9} {'ours/blas':>9}")
@@ -145,21 +162,13 @@ def main():
             gf = 2 * M * N * K / 1e6
             print(f"{label:16} {shape:>22} {threads:3} {ours:9.3f} {blas:9.3f} "
                   f"{gf / ours:9.1f} {gf / blas:9.1f} {blas / ours:8.0%}", flush=True)
-    print()
-    bench_decode(binary)
-    if quick:
-        return
-    print()
-    print("Training configs/copy.ini to its target accuracy (validation every 250 steps)")
-    print(f"{'':18} {'seconds':>8} {'steps':>6} {'accuracy':>9}")
-    bench_train(binary, os.path.join(HERE, "..", "configs", "copy.ini"))
-    print()
-    bench_nanogpt(binary)
 
 
 def bench_train(binary, config):
     """Wall time to the config's target accuracy: ours at 2 threads, PyTorch
     at its faster of 1 and 2 intra-op threads (OpenBLAS on one)."""
+    print(f"Training {os.path.basename(config)} to its target accuracy (validation every 250 steps)")
+    print(f"{'':18} {'seconds':>8} {'steps':>6} {'accuracy':>9}")
     tapeformer = os.path.join(os.path.dirname(binary), "tapeformer")
     out_dir = os.path.join(os.path.dirname(binary), "bench-train")
     t0 = time.perf_counter()
@@ -251,6 +260,83 @@ def bench_nanogpt(binary):
 
 
 LM_ROUNDS = 2
+
+# The bench's base and gpt shapes as training configs: a step is 2
+# micro-batches (accumulate) whose sequences add up to the bench's batch.
+MPI_CONFIGS = {
+    "base": ["configs/copy.ini", "model.d_model=512", "model.heads=8", "model.d_ff=2048",
+             "data.symbols=200", "data.min_len=64", "data.max_len=64", "train.batch_size=8"],
+    "gpt": ["configs/reverse-gpt.ini", "model.d_model=512", "model.heads=8", "model.d_ff=2048",
+            "model.decoder_layers=4", "data.symbols=200", "data.min_len=32", "data.max_len=32",
+            "train.batch_size=4"],
+}
+MPI_LAYOUTS = [(1, 2), (1, 1), (2, 1), (2, 2)]  # processes x threads
+MPI_ROUNDS = 3
+
+
+def train_times(binary, name, procs, threads):
+    """Median ms of a step, of its optimizer update and of its exchange,
+    and the parameter count, from `tapeformer train`'s closing lines."""
+    tapeformer = os.path.join(os.path.dirname(binary), "tapeformer")
+    config, *keys = MPI_CONFIGS[name]
+    keys += ["train.accumulate=2", "train.steps=10", "train.eval_examples=8",
+             "train.eval_every=1000", "train.checkpoint_every=0",
+             f"output.dir={os.path.dirname(binary)}/bench-mpi"]
+    cmd = [tapeformer, "train", os.path.join(HERE, "..", config), "--examples", "0"]
+    for k in keys:
+        cmd += ["--set", k]
+    if procs > 1:  # 2 x 2 oversubscribes the 2 cores: no binding then
+        cmd = ["mpirun", "-np", str(procs), "--bind-to", "core" if procs * threads <= 2 else "none",
+               *cmd]
+    out = subprocess.run(cmd, env=env(OMP_NUM_THREADS=threads, OMPI_ALLOW_RUN_AS_ROOT=1,
+                                      OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1,
+                                      OMPI_MCA_rmaps_base_oversubscribe=1),
+                         check=True, capture_output=True, text=True).stdout
+    step, adam = map(float, re.search(r"median step ([0-9.]+) ms, optimizer ([0-9.]+) ms", out).groups())
+    comm = re.search(r"exchanging gradients and weights ([0-9.]+) ms", out)
+    params = int(re.search(r"(\d+) parameters", out).group(1))
+    return step, adam, float(comm.group(1)) if comm else 0.0, params
+
+
+def bench_mpi(binary):
+    """Training steps of the base and gpt shapes on 1 process x 2 threads, 2 x 1
+    and 2 x 2 (mpirun on this machine), interleaved; then what the measured
+    compute time and the exchanged bytes project for several machines."""
+    print(f"Training on several processes (mpirun, shared memory): a step of 2 micro-batches,")
+    print(f"median ms over {MPI_ROUNDS} interleaved runs of 10 steps (spread of the runs' medians);")
+    print("exchange: all-to-all of gradient slices and all-gather of weights, rank 0's wait included")
+    print(f"{'config':6} {'layout':>6} {'step ms':>8} {'spread':>13} {'Adam ms':>8} "
+          f"{'exchange ms':>11} {'vs 1x2':>7}")
+    compute = {}
+    for name in MPI_CONFIGS:
+        runs = {lay: [] for lay in MPI_LAYOUTS}
+        for _ in range(MPI_ROUNDS):
+            for lay in MPI_LAYOUTS:
+                runs[lay].append(train_times(binary, name, *lay))
+        med = {lay: [statistics.median(r[i] for r in runs[lay]) for i in range(3)]
+               for lay in MPI_LAYOUTS}
+        for lay in MPI_LAYOUTS:
+            step = [r[0] for r in runs[lay]]
+            print(f"{name:6} {lay[0]}x{lay[1]:<4} {med[lay][0]:8.1f} "
+                  f"{f'{min(step):.0f}-{max(step):.0f}':>13} {med[lay][1]:8.1f} "
+                  f"{med[lay][2]:11.1f} {med[lay][0] / med[(1, 2)][0]:7.2f}", flush=True)
+        compute[name] = (med[(1, 2)][0] / 2, runs[(1, 2)][0][3])
+    print()
+    print("Projection to M machines like this one (2 threads each), accumulate = M: each machine")
+    print("computes one micro-batch (half the measured 1x2 step), then sends and receives")
+    print("(M-1)/M of the gradient (4 bytes x P parameters) and of the weights:")
+    print("  step(M) = compute + 8 P (M-1)/M / bandwidth; efficiency = compute / step(M)")
+    print("(full-duplex links through a non-blocking switch; no latency term, no overlap)")
+    machines = [2, 4, 8, 16, 32, 64]
+    print(f"{'config':6} {'Gbit/s':>6} {'8P MB':>8} " + " ".join(f"{m:>6}" for m in machines))
+    for name, (c_ms, P) in compute.items():
+        for gbit in (10, 25, 100):
+            eff = []
+            for m in machines:
+                comm_ms = 8 * P * (m - 1) / m / (gbit * 1e9 / 8) * 1e3
+                eff.append(c_ms / (c_ms + comm_ms))
+            print(f"{name:6} {gbit:6} {8 * P / 1e6:8.1f} " + " ".join(f"{e:6.0%}" for e in eff))
+        print(f"{name:6} compute per micro-batch {c_ms:.0f} ms, {P} parameters")
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/gemm.h"
+#include "../dist/dist.h"
 #include "commands.h"
 
 static void usage(FILE *f) {
@@ -20,7 +22,8 @@ static void usage(FILE *f) {
             "  attention CHECKPOINT   attention heatmaps (PNG) for one example\n"
             "  plot DIR               training curves from DIR/metrics.csv\n"
             "  gradcheck [NAME ...]   check every op and layer's gradients (double)\n"
-            "Run 'tapeformer COMMAND --help' for a command's options.\n");
+            "Run 'tapeformer COMMAND --help' for a command's options; 'tapeformer --version'\n"
+            "names the version and what this build can do.\n");
 }
 
 #ifndef TX_DOUBLE
@@ -41,7 +44,20 @@ static int exec_double(char **argv) {
 }
 #endif
 
+/* "tapeformer 1.0.0 (float32, OpenMP 4.5, MPI, bf16 products)": what this
+ * build can do. */
+static int version(void) {
+    printf("tapeformer %s (%s", TX_VERSION, sizeof(tx_real) == 4 ? "float32" : "float64");
+#ifdef _OPENMP
+    printf(", OpenMP");
+#endif
+    printf("%s%s)\n", tx_dist_built() ? ", MPI" : "",
+           tx_bf16_supported() ? ", bf16 products" : "");
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "--version")) return version();
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -12,10 +12,9 @@
 
 static volatile sig_atomic_t interrupted;
 
-static void on_sigint(int sig) {
-    (void)sig;
+static void on_signal(int sig) {
     interrupted = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the run at once */
+    signal(sig, SIG_DFL); /* a second one ends the run at once */
 }
 
 static const char usage[] =
@@ -31,7 +30,7 @@ static const char usage[] =
 
 int tx_cmd_train(int argc, char **argv) {
     const char *path = NULL, *kill = NULL;
-    tx_train_opts opts = {.examples = 5, .interrupted = &interrupted};
+    tx_train_opts opts = {.examples = 5, .interrupted = &interrupted, .kill_rank = -1};
     tx_arg_list sets = {0};
     const tx_arg args[] = {
         {"set", TX_ARG_LIST, &sets, 0, 0},
@@ -40,7 +39,7 @@ int tx_cmd_train(int argc, char **argv) {
         {"examples", TX_ARG_INT, &opts.examples, 0, 1 << 20},
         {"quiet", TX_ARG_FLAG, &opts.quiet, 0, 0},
         {"detect-anomaly", TX_ARG_FLAG, &opts.detect_anomaly, 0, 0},
-        /* hidden, for the fault tests: "STEP" or "STEP:write" */
+        /* hidden, for the fault tests: STEP[:write][@RANK] */
         {"kill-at", TX_ARG_STR, &kill, 0, 0}};
     const char **pos[] = {&path};
     int rc = tx_cli_parse(usage, argc, argv, args, 7, pos, 1);
@@ -48,30 +47,40 @@ int tx_cmd_train(int argc, char **argv) {
     if (kill) {
         char *end;
         opts.kill_at = strtol(kill, &end, 10);
-        opts.kill_in_write = !strcmp(end, ":write");
-        if (opts.kill_at < 1 || (*end && !opts.kill_in_write)) {
-            fprintf(stderr, "train: --kill-at: expected STEP or STEP:write, got '%s'\n", kill);
+        opts.kill_in_write = !strncmp(end, ":write", 6);
+        end += opts.kill_in_write ? 6 : 0;
+        if (*end == '@') opts.kill_rank = (int)strtol(end + 1, &end, 10);
+        if (opts.kill_at < 1 || *end) {
+            fprintf(stderr, "train: --kill-at: expected STEP[:write][@RANK], got '%s'\n", kill);
             return 2;
         }
     }
     tx_config cfg;
     tx_err err;
+    tx_dist dist; /* first, so that under mpirun only rank 0 names a bad config */
+    if (tx_dist_init(&dist, &err)) {
+        fprintf(stderr, "train: %s\n", err.msg);
+        return 2;
+    }
     rc = tx_config_load(&cfg, path, &err);
     for (int i = 0; !rc && i < sets.n; i++) rc = tx_config_set(&cfg, sets.v[i], &err);
     if (!rc) rc = tx_config_validate(&cfg, &err);
     if (rc) {
-        fprintf(stderr, "%s\n", err.msg);
+        if (dist.rank == 0) fprintf(stderr, "%s\n", err.msg);
+        tx_dist_finalize(&dist);
         return 2;
     }
-    signal(SIGINT, on_sigint);
+    opts.dist = &dist;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal); /* mpirun passes a Ctrl-C on as SIGTERM */
     rc = tx_train(&cfg, &opts, &err);
+    tx_dist_finalize(&dist);
     if (rc == TX_EINTERRUPTED) return 130;
-    if (rc) {
+    if (rc && dist.rank == 0) {
         /* End an in-place progress line first. */
         if (isatty(1) && !opts.quiet) putchar('\n');
         fflush(stdout);
         fprintf(stderr, "train: %s\n", err.msg);
-        return rc == TX_EIO ? 1 : 2;
     }
-    return 0;
+    return rc == TX_EIO ? 1 : rc ? 2 : 0;
 }

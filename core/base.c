@@ -223,3 +223,13 @@ int tx_in_parallel(void) {
     return 0;
 #endif
 }
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double tx_median(double *x, size_t n) {
+    qsort(x, n, sizeof *x, by_value);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}

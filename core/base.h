@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The library's version (major.minor.patch), and as one number. */
+#define TX_VERSION "1.0.0"
+#define TX_VERSION_NUMBER 10000 /* major·10000 + minor·100 + patch */
+
 /* One macro switches the whole library to double precision (gradcheck). */
 #ifdef TX_DOUBLE
 typedef double tx_real;
@@ -89,6 +93,9 @@ void *tx_malloc_aligned(size_t bytes);
  * open: REASON" or "PATH: cannot read: REASON" (a directory: "Is a
  * directory"), *text NULL. */
 int tx_read_file(const char *path, char **text, size_t *size, tx_err *err);
+
+/* The median of x[0..n), n > 0; sorts x (timings: the bench, the trainer). */
+double tx_median(double *x, size_t n);
 
 /* p[0..n) = 0, split over the threads when n is large: zeroing gradients
  * is a pass over memory like any other, and run on one thread it would be

@@ -158,6 +158,14 @@ void tx_params_grad_begin(tx_params *p) {
     for (int i = 0; i < p->n; i++) p->list[i]->grad_set = 0;
 }
 
+void tx_params_grad_into(tx_params *p, tx_real *buf) {
+    size_t off = 0;
+    for (int i = 0; i < p->n; i++) {
+        p->list[i]->grad = (buf ? buf : p->grad) + off;
+        off += p->list[i]->size;
+    }
+}
+
 void tx_params_grad_end(tx_params *p) {
     for (int i = 0; i < p->n; i++)
         if (!p->list[i]->grad_set) tx_zero(p->list[i]->grad, p->list[i]->size);

@@ -87,6 +87,10 @@ void tx_params_zero_grad(tx_params *p);
  * grad_end. */
 void tx_params_grad_begin(tx_params *p);
 void tx_params_grad_end(tx_params *p);
+/* Points every parameter's gradient into buf [p->size] (NULL: back into
+ * p->grad), same layout: a backward then writes its gradients there, and
+ * the caller can add them to p->grad in an order it chooses. */
+void tx_params_grad_into(tx_params *p, tx_real *buf);
 tx_tensor *tx_params_find(const tx_params *p, const char *name); /* or NULL */
 void tx_params_free(tx_params *p);
 

@@ -24,6 +24,9 @@ static void describe(tx_st_tensor *t, const char *name, const char *dtype,
 
 int tx_checkpoint_save(const char *path, const tx_params *p, const tx_optim *o,
                        const tx_run_state *st, const tx_model_info *info, tx_err *err) {
+    TX_ASSERT(!o || (o->lo == 0 && o->hi == p->size),
+              "tx_checkpoint_save: the optimizer holds a shard [%zu, %zu) of %zu; gather it first",
+              o ? o->lo : 0, o ? o->hi : 0, p->size);
     int n = p->n + (o ? 2 : 0);
     tx_st_tensor *t = tx_calloc((size_t)n, sizeof *t);
     float *f32 = NULL;
@@ -156,6 +159,8 @@ int tx_checkpoint_restore(const tx_st_file *f, const char *path, tx_params *p,
                               p->list[i]->data, err)))
             return rc;
     if (!o) return TX_OK;
+    TX_ASSERT(o->lo == 0 && o->hi == p->size,
+              "tx_checkpoint_restore: the optimizer holds a shard; restore into a whole one");
     tx_tensor flat = {.ndim = 1, .shape = {(int)p->size}, .size = p->size};
     if ((rc = load_tensor(f, path, "optimizer.exp_avg", &flat, o->m, err)) ||
         (o->v && (rc = load_tensor(f, path, "optimizer.exp_avg_sq", &flat, o->v, err))) ||

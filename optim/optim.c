@@ -6,12 +6,22 @@
 #include <string.h>
 
 void tx_optim_init(tx_optim *o, const tx_optim_config *cfg, const tx_params *p) {
+    tx_optim_init_shard(o, cfg, p, 0, p->size);
+}
+
+void tx_optim_init_shard(tx_optim *o, const tx_optim_config *cfg, const tx_params *p,
+                         size_t lo, size_t hi) {
     TX_ASSERT(cfg->name == TX_OPT_ADAM || cfg->name == TX_OPT_ADAMW ||
                   cfg->name == TX_OPT_SGD,
               "tx_optim_init: unknown optimizer %d", cfg->name);
+    TX_ASSERT(lo <= hi && hi <= p->size, "tx_optim_init: shard [%zu, %zu) of %zu", lo, hi,
+              p->size);
     memset(o, 0, sizeof *o);
     o->cfg = *cfg;
-    size_t size = o->size = p->size;
+    o->size = p->size;
+    o->lo = lo;
+    o->hi = hi;
+    size_t size = hi - lo;
     /* Adjacent tensors with the same rule share one span. */
     o->spans = tx_malloc(((size_t)p->n + 1) * sizeof *o->spans);
     size_t at = 0;
@@ -49,10 +59,12 @@ static void adam_span(const tx_optim *o, tx_params *p, double lr, const tx_optim
     const double step_size = lr / (1 - pow(b1, (double)o->t));
     const double bc2_sqrt = sqrt(1 - pow(b2, (double)o->t));
     /* restrict: four distinct arrays, which lets the loop vectorise */
-    tx_real *restrict w = p->data, *restrict m = o->m, *restrict v = o->v;
+    /* the span's part in the shard; the moments are indexed from the shard */
+    tx_real *restrict w = p->data, *restrict m = o->m - o->lo, *restrict v = o->v - o->lo;
     const tx_real *restrict dw = p->grad;
-    const ptrdiff_t lo = (ptrdiff_t)sp->lo, hi = (ptrdiff_t)sp->hi;
-#pragma omp parallel for schedule(static) if ((size_t)(hi - lo) >= TX_PAR_MIN_ELEMS)
+    const ptrdiff_t lo = (ptrdiff_t)(sp->lo > o->lo ? sp->lo : o->lo),
+                    hi = (ptrdiff_t)(sp->hi < o->hi ? sp->hi : o->hi);
+#pragma omp parallel for schedule(static) if (hi > lo && (size_t)(hi - lo) >= TX_PAR_MIN_ELEMS)
     for (ptrdiff_t i = lo; i < hi; i++) {
         double wi = (double)w[i] * shrink;
         double g = (double)dw[i] + l2 * wi;
@@ -68,10 +80,11 @@ static void adam_span(const tx_optim *o, tx_params *p, double lr, const tx_optim
  * where the zeroed buffer makes the first step buf = g as in torch. */
 static void sgd_span(const tx_optim *o, tx_params *p, double lr, const tx_optim_span *sp) {
     const double mom = o->cfg.beta1, wd = sp->decay ? o->cfg.weight_decay : 0;
-    tx_real *restrict w = p->data, *restrict buf = o->m;
+    tx_real *restrict w = p->data, *restrict buf = o->m - o->lo;
     const tx_real *restrict dw = p->grad;
-    const ptrdiff_t lo = (ptrdiff_t)sp->lo, hi = (ptrdiff_t)sp->hi;
-#pragma omp parallel for schedule(static) if ((size_t)(hi - lo) >= TX_PAR_MIN_ELEMS)
+    const ptrdiff_t lo = (ptrdiff_t)(sp->lo > o->lo ? sp->lo : o->lo),
+                    hi = (ptrdiff_t)(sp->hi < o->hi ? sp->hi : o->hi);
+#pragma omp parallel for schedule(static) if (hi > lo && (size_t)(hi - lo) >= TX_PAR_MIN_ELEMS)
     for (ptrdiff_t i = lo; i < hi; i++) {
         double g = (double)dw[i] + wd * (double)w[i];
         if (mom != 0) {
@@ -95,31 +108,45 @@ void tx_optim_step(tx_optim *o, tx_params *p, double lr) {
 
 /* The block is cut into a fixed number of chunks, a function of the size
  * alone, so the partial sums and their in-order total are the same bits
- * whatever the thread count. */
-#define NORM_CHUNKS 64
+ * whatever the thread count, and whatever processes hold the chunks. */
+size_t tx_norm_chunk(size_t size) { return (size + TX_NORM_CHUNKS - 1) / TX_NORM_CHUNKS; }
 
-double tx_clip_grad_norm(tx_params *p, double max_norm) {
-    const size_t n = p->size, chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
+void tx_grad_sq_chunks(const tx_params *p, int c0, int c1, double *sq) {
+    const size_t n = p->size, chunk = tx_norm_chunk(n);
     const tx_real *g = p->grad;
-    double part[NORM_CHUNKS] = {0};
-#pragma omp parallel for schedule(static) if ((size_t)n >= TX_PAR_MIN_ELEMS)
-    for (int c = 0; c < NORM_CHUNKS; c++) {
+#pragma omp parallel for schedule(static) if (n >= TX_PAR_MIN_ELEMS)
+    for (int c = c0; c < c1; c++) {
         size_t lo = (size_t)c * chunk, hi = lo + chunk < n ? lo + chunk : n;
         double s = 0;
         for (size_t i = lo; i < hi; i++) s += (double)g[i] * (double)g[i];
-        part[c] = s;
+        sq[c - c0] = s;
     }
+}
+
+double tx_norm_of_chunks(const double *sq) {
     double sum = 0;
-    for (int c = 0; c < NORM_CHUNKS; c++) sum += part[c];
-    const double norm = sqrt(sum);
+    for (int c = 0; c < TX_NORM_CHUNKS; c++) sum += sq[c];
+    return sqrt(sum);
+}
+
+double tx_clip_factor(double norm, double max_norm) {
     const double scale = max_norm / (norm + 1e-6);
-    if (isfinite(norm) && scale < 1) {
-        tx_real *dw = p->grad;
-        const ptrdiff_t m = (ptrdiff_t)n;
-#pragma omp parallel for schedule(static) if ((size_t)n >= TX_PAR_MIN_ELEMS)
-        for (ptrdiff_t i = 0; i < m; i++)
-            dw[i] = (tx_real)((double)dw[i] * scale);
-    }
+    return isfinite(norm) && scale < 1 ? scale : 1;
+}
+
+void tx_grad_scale(tx_params *p, size_t lo, size_t hi, double s) {
+    if (s == 1) return;
+    tx_real *dw = p->grad;
+    const ptrdiff_t a = (ptrdiff_t)lo, b = (ptrdiff_t)hi;
+#pragma omp parallel for schedule(static) if (hi - lo >= TX_PAR_MIN_ELEMS)
+    for (ptrdiff_t i = a; i < b; i++) dw[i] = (tx_real)((double)dw[i] * s);
+}
+
+double tx_clip_grad_norm(tx_params *p, double max_norm) {
+    double sq[TX_NORM_CHUNKS];
+    tx_grad_sq_chunks(p, 0, TX_NORM_CHUNKS, sq);
+    const double norm = tx_norm_of_chunks(sq);
+    tx_grad_scale(p, 0, p->size, tx_clip_factor(norm, max_norm));
     return norm;
 }
 

@@ -36,8 +36,10 @@ typedef struct tx_optim {
     tx_optim_config cfg;
     long t;        /* steps taken so far */
     size_t size;   /* elements of the parameter block */
-    tx_real *m;    /* [size] */
-    tx_real *v;    /* [size], NULL for SGD */
+    size_t lo, hi; /* the shard this optimizer updates: [0, size), or one
+                      process's part when several share the work (ZeRO-1) */
+    tx_real *m;    /* [hi - lo], element i of the block at m[i - lo] */
+    tx_real *v;    /* [hi - lo], NULL for SGD */
     tx_optim_span *spans; /* [nspans] covering [0, size) in order */
     int nspans;
 } tx_optim;
@@ -48,12 +50,16 @@ typedef struct tx_optim {
  * GPT-2 and nanoGPT train. Aborts if the heap is exhausted; tx_optim_free
  * releases the buffers. */
 void tx_optim_init(tx_optim *o, const tx_optim_config *cfg, const tx_params *p);
+/* The same for the shard [lo, hi) of the block only: state for hi - lo
+ * elements, and tx_optim_step updates those alone. */
+void tx_optim_init_shard(tx_optim *o, const tx_optim_config *cfg, const tx_params *p,
+                         size_t lo, size_t hi);
 void tx_optim_free(tx_optim *o);
 
 /* One update of p->data from p->grad with learning rate lr (the schedule is
  * applied by the caller), as torch.optim.Adam / AdamW / SGD (dampening 0, no
- * Nesterov). Increments o->t.
- * Elementwise, so the result does not depend on the thread count. */
+ * Nesterov), of the elements of o's shard. Increments o->t. Elementwise, so
+ * the result does not depend on the thread count or the sharding. */
 void tx_optim_step(tx_optim *o, tx_params *p, double lr);
 
 /* Global L2 norm of every gradient, then, as torch.nn.utils.clip_grad_norm_,
@@ -62,6 +68,19 @@ void tx_optim_step(tx_optim *o, tx_params *p, double lr);
  * would turn the gradients into NaN): the caller decides, e.g. skips the step.
  * Summed in a fixed order, so the same bits whatever the thread count. */
 double tx_clip_grad_norm(tx_params *p, double max_norm);
+
+/* The pieces of tx_clip_grad_norm, for processes that each hold a part of
+ * the gradient: the block is cut into TX_NORM_CHUNKS chunks of
+ * tx_norm_chunk(size) elements (a function of the size alone); sq[c - c0]
+ * gets Σ g² over chunk c for c in [c0, c1); the norm is the square root of
+ * the chunks' sums added in chunk order; tx_grad_scale scales [lo, hi). */
+#define TX_NORM_CHUNKS 64
+size_t tx_norm_chunk(size_t size);
+void tx_grad_sq_chunks(const tx_params *p, int c0, int c1, double *sq);
+double tx_norm_of_chunks(const double *sq); /* sq [TX_NORM_CHUNKS] */
+/* The factor clipping to max_norm applies for this norm (1: none). */
+double tx_clip_factor(double norm, double max_norm);
+void tx_grad_scale(tx_params *p, size_t lo, size_t hi, double s);
 
 /* Cosine decay ends at this fraction of cfg->lr, so training never stops. */
 #define TX_COSINE_FLOOR 0.1

@@ -4,7 +4,10 @@
 #define TX_TRAIN_INTERNAL_H
 
 #include "../decode/decode.h"
+#include "../dist/dist.h"
 #include "train.h"
+
+#define TX_TIMED 4096
 
 typedef struct trainer {
     const tx_config *cfg;
@@ -29,7 +32,27 @@ typedef struct trainer {
     /* throughput, over a window of about 2 s */
     double window_t, tps;
     long window_tokens;
+    /* the last TX_TIMED steps' times, the part of each spent in the
+     * exchange and in the optimizer (seconds, a ring), for the medians
+     * printed at the end */
+    double *step_s, *comm_s, *opt_s; /* [TX_TIMED] */
+    long timed;                      /* steps timed in all */
+    /* Several processes (see train.c, "the step"): rank r owns the norm's
+     * chunks [chunk_displ[r], + chunk_count[r]) and the parameter elements
+     * [elem_displ[r], + elem_count[r]) they cover: it sums their gradient,
+     * updates them (its optimizer shard) and sends them to all. */
+    const tx_dist *dist;
+    int *elem_count, *elem_displ;   /* [size] */
+    int *chunk_count, *chunk_displ; /* [size] */
+    int *scount, *sdispl, *rcount, *rdispl; /* [size] the gradient exchange */
+    tx_real *send, *recv;           /* its slices out, and in */
+    tx_real *scratch;               /* one process, accumulate > 1: one micro-batch's gradient */
+    double *mloss;                  /* [accumulate] each micro-batch's loss × its tokens */
+    int stopping;                   /* agreed by every process */
 } trainer;
+
+/* Rank 0 reports and writes files; every rank trains. */
+static inline int tx_train_is_root(const trainer *tr) { return tr->dist->rank == 0; }
 
 double tx_train_now(void); /* seconds, monotonic */
 

@@ -66,17 +66,33 @@ static void metrics_row(const trainer *tr) {
 
 /* ---- the start and each step ------------------------------------------------ */
 
+/* Rank 0 prints; with several processes each one's memory (the optimizer
+ * state, and the gradient exchange's buffers, are per process). */
 void tx_train_announce(trainer *tr) {
     const tx_config *cfg = tr->cfg;
-    if (tr->opts->quiet) return;
+    int N = tr->dist->size, k = cfg->train.accumulate;
     double mb = (double)tr->params.size * sizeof(tx_real) / 1e6;
-    printf("tapeformer: training %s (%s), %d threads, %zu parameters\n", cfg->name,
-           cfg->model.kind == TX_DECODER_ONLY ? "decoder-only" : "encoder-decoder",
-           tx_get_threads(), tr->params.size);
-    printf("memory: parameters %.2f MB, gradients %.2f MB, optimizer %.2f MB\n", mb, mb,
-           (tr->opt.v ? 2 : 1) * mb);
-    if (tr->start) printf("resumed from %s at step %ld\n", tr->ckpt, tr->start);
-    fflush(stdout);
+    double mine[3] = {(double)(tr->opt.hi - tr->opt.lo) * (tr->opt.v ? 2 : 1) * sizeof(tx_real) / 1e6,
+                      N > 1 ? (double)(k / N) * tr->params.size * sizeof(tx_real) / 1e6 : 0,
+                      (double)tr->opt.lo},
+           *all = tx_malloc((size_t)N * 3 * sizeof *all);
+    tx_dist_allgather_double(tr->dist, mine, 3, all);
+    if (tx_train_is_root(tr) && !tr->opts->quiet) {
+        int T = tx_get_threads();
+        printf("tapeformer: training %s (%s), %d process%s x %d thread%s, %zu parameters\n",
+               cfg->name, cfg->model.kind == TX_DECODER_ONLY ? "decoder-only" : "encoder-decoder",
+               N, N > 1 ? "es" : "", T, T > 1 ? "s" : "", tr->params.size);
+        if (N == 1)
+            printf("memory: parameters %.2f MB, gradients %.2f MB, optimizer %.2f MB\n", mb, mb,
+                   all[0]);
+        for (int r = 0; N > 1 && r < N; r++)
+            printf("memory of rank %d: parameters %.2f MB, gradients %.2f MB, optimizer %.2f MB "
+                   "(its shard of elements from %.0f), gradient exchange %.2f MB out and in\n",
+                   r, mb, mb, all[3 * r], all[3 * r + 2], 2 * all[3 * r + 1]);
+        if (tr->start) printf("resumed from %s at step %ld\n", tr->ckpt, tr->start);
+        fflush(stdout);
+    }
+    free(all);
 }
 
 static void progress(const trainer *tr, int log) {
@@ -153,13 +169,25 @@ void tx_train_finish(trainer *tr) {
     /* What the process holds against what the model needs: the rest is the
      * program, its libraries, the data and the thread stacks. */
     struct rusage ru;
+    int N = tr->dist->size, k = cfg->train.accumulate;
     double pbytes = (double)tr->params.size * sizeof(tx_real);
-    double need = (tr->opt.v ? 4 : 3) * pbytes + (double)tr->tape.arena.high +
-                  (double)tr->eval_tape.arena.high;
+    double shard = (double)(tr->opt.hi - tr->opt.lo) * sizeof(tx_real);
+    double exchange = N > 1 ? pbytes * (k / N) + shard * k : k > 1 ? pbytes : 0;
+    double need = 2 * pbytes + (tr->opt.v ? 2 : 1) * shard + exchange +
+                  (double)tr->tape.arena.high + (double)tr->eval_tape.arena.high;
     if (!getrusage(RUSAGE_SELF, &ru))
         printf("memory: peak resident %.1f MB, %.2fx parameters, gradients, optimizer "
                "and arenas (%.1f MB)\n", ru.ru_maxrss / 1e3, ru.ru_maxrss * 1e3 / need,
                need / 1e6);
+    size_t n = (size_t)(tr->timed < TX_TIMED ? tr->timed : TX_TIMED);
+    if (n) {
+        printf("time: median step %.1f ms, optimizer %.1f ms", 1e3 * tx_median(tr->step_s, n),
+               1e3 * tx_median(tr->opt_s, n));
+        if (N > 1)
+            printf(", exchanging gradients and weights %.1f ms", 1e3 * tx_median(tr->comm_s, n));
+        printf(" (%s%s%zu steps)\n", N > 1 ? "rank 0, " : "", (long)n < tr->timed ? "the last " : "",
+               n);
+    }
     tx_err perr;
     if (tx_plot_metrics(cfg->out_dir, &perr))
         printf("warning: no training curves: %s\n", perr.msg);

@@ -112,8 +112,18 @@ static int resume(trainer *tr, tx_err *err) {
     if (access(tr->ckpt, F_OK))
         return tx_error(err, TX_EINPUT, "%s: no checkpoint to resume from", tr->ckpt);
     if ((rc = tx_st_read(tr->ckpt, &f, err))) return rc;
-    rc = tx_checkpoint_restore(&f, tr->ckpt, &tr->params, &tr->opt, &st, err);
+    /* the whole optimizer state, of which this process keeps its shard */
+    tx_optim whole;
+    tx_optim_init(&whole, &tr->opt.cfg, &tr->params);
+    rc = tx_checkpoint_restore(&f, tr->ckpt, &tr->params, &whole, &st, err);
     tx_st_free(&f);
+    if (!rc) {
+        size_t n = tr->opt.hi - tr->opt.lo;
+        memcpy(tr->opt.m, whole.m + tr->opt.lo, n * sizeof(tx_real));
+        if (whole.v) memcpy(tr->opt.v, whole.v + tr->opt.lo, n * sizeof(tx_real));
+        tr->opt.t = whole.t;
+    }
+    tx_optim_free(&whole);
     if (rc) return rc;
     if ((rc = tx_data_set_pos(&tr->data, st.data_pos, &inner)))
         return tx_error(err, rc, "%s: %s", tr->ckpt, inner.msg);
@@ -121,10 +131,67 @@ static int resume(trainer *tr, tx_err *err) {
     return TX_OK;
 }
 
+/* Every process's rc, the worst of them, for all to act on alike; rank 0,
+ * which prints, gets the message of the first process that failed, named. */
+static int agree(trainer *tr, int rc, tx_err *err) {
+    int all = rc, N = tr->dist->size;
+    tx_dist_max(tr->dist, &all, 1);
+    if (!all || N == 1) return all;
+    struct { int rc; tx_err err; } mine = {rc, {""}}, *each = tx_malloc((size_t)N * sizeof mine);
+    if (rc) mine.err = *err;
+    tx_dist_gather_bytes(tr->dist, &mine, (int)sizeof mine, each);
+    int r = 0;
+    while (tx_train_is_root(tr) && !rc && !each[r].rc) r++;
+    if (tx_train_is_root(tr) && !rc) tx_error(err, all, "rank %d: %s", r, each[r].err.msg);
+    free(each);
+    return all;
+}
+
+/* The shards of the parameter block, chunk-aligned so that each process
+ * adds up whole chunks of the gradient norm (see train_step). */
+static void shards(trainer *tr) {
+    int N = tr->dist->size;
+    size_t size = tr->params.size, chunk = tx_norm_chunk(size);
+    tr->elem_count = tx_calloc((size_t)N, sizeof(int)), tr->elem_displ = tx_calloc((size_t)N, sizeof(int));
+    tr->chunk_count = tx_calloc((size_t)N, sizeof(int)), tr->chunk_displ = tx_calloc((size_t)N, sizeof(int));
+    for (int q = 0; q < N; q++) {
+        int c0 = TX_NORM_CHUNKS * q / N, c1 = TX_NORM_CHUNKS * (q + 1) / N;
+        size_t e0 = (size_t)c0 * chunk < size ? (size_t)c0 * chunk : size;
+        size_t e1 = (size_t)c1 * chunk < size ? (size_t)c1 * chunk : size;
+        tr->chunk_displ[q] = c0, tr->chunk_count[q] = c1 - c0;
+        tr->elem_displ[q] = (int)e0, tr->elem_count[q] = (int)(e1 - e0);
+    }
+    int k = tr->cfg->train.accumulate, per = k / N, me = tr->elem_count[tr->dist->rank];
+    tr->mloss = tx_calloc((size_t)k, sizeof *tr->mloss);
+    tr->step_s = tx_calloc(TX_TIMED, sizeof *tr->step_s);
+    tr->comm_s = tx_calloc(TX_TIMED, sizeof *tr->comm_s);
+    tr->opt_s = tx_calloc(TX_TIMED, sizeof *tr->opt_s);
+    if (N == 1) {
+        if (k > 1) tr->scratch = tx_malloc_aligned(size * sizeof(tx_real));
+        return;
+    }
+    tr->scount = tx_calloc((size_t)N, sizeof(int)), tr->sdispl = tx_calloc((size_t)N, sizeof(int));
+    tr->rcount = tx_calloc((size_t)N, sizeof(int)), tr->rdispl = tx_calloc((size_t)N, sizeof(int));
+    for (int q = 0; q < N; q++) {
+        /* to q: my micro-batches' slices of q's shard; from q: its ones of mine */
+        tr->scount[q] = per * tr->elem_count[q];
+        tr->sdispl[q] = per * tr->elem_displ[q];
+        tr->rcount[q] = per * me;
+        tr->rdispl[q] = q * per * me;
+    }
+    tr->send = tx_malloc_aligned((size_t)per * size * sizeof(tx_real));
+    tr->recv = tx_malloc_aligned((size_t)k * me * sizeof(tx_real) + 64);
+}
+
 static int setup(trainer *tr, tx_err *err) {
     const tx_config *cfg = tr->cfg;
     int rc;
     tx_set_threads(cfg->train.threads);
+    if (cfg->train.accumulate % tr->dist->size)
+        return tx_error(err, TX_EINPUT,
+                        "%s: [train] accumulate: expected a multiple of the %d processes "
+                        "(each takes the same share of a step's micro-batches), got %d",
+                        cfg->source, tr->dist->size, cfg->train.accumulate);
     if (cfg->model.precision == TX_BF16) {
         if (!tx_bf16_supported())
             return tx_error(err, TX_EINPUT,
@@ -148,8 +215,10 @@ static int setup(trainer *tr, tx_err *err) {
     tx_rng rng;
     tx_rng_seed(&rng, cfg->train.seed);
     tx_params_init(&tr->params, &rng);
-    tx_optim_init(&tr->opt, &cfg->optim, &tr->params);
-    int k = cfg->train.accumulate;
+    shards(tr);
+    int r = tr->dist->rank, k = cfg->train.accumulate;
+    size_t lo = (size_t)tr->elem_displ[r];
+    tx_optim_init_shard(&tr->opt, &cfg->optim, &tr->params, lo, lo + (size_t)tr->elem_count[r]);
     tr->micro = tx_calloc((size_t)k, sizeof *tr->micro);
     for (int i = 0; i < k; i++)
         tx_batch_alloc(&tr->micro[i], cfg->train.batch_size, tr->data.max_src, tr->data.max_tgt);
@@ -157,14 +226,20 @@ static int setup(trainer *tr, tx_err *err) {
     tr->config_text = tx_malloc(n);
     tx_config_write(cfg, tr->config_text, n);
     tr->vocab_text = tx_vocab_to_string(&tr->data.vocab);
-    if ((rc = mkdirs(cfg->out_dir, err)) || (rc = lock_dir(tr, err))) return rc;
     snprintf(tr->ckpt, sizeof tr->ckpt, "%s/checkpoint.safetensors", cfg->out_dir);
     snprintf(tr->metrics, sizeof tr->metrics, "%s/metrics.csv", cfg->out_dir);
+    /* the output directory is rank 0's: its lock, metrics and checkpoints */
+    int root = tx_train_is_root(tr);
+    if (root && ((rc = mkdirs(cfg->out_dir, err)) || (rc = lock_dir(tr, err)))) return rc;
     if (tr->opts->resume && (rc = resume(tr, err))) return rc;
-    return tx_train_metrics_open(tr, err);
+    return root ? tx_train_metrics_open(tr, err) : TX_OK;
 }
 
 static void teardown(trainer *tr) {
+    void *bufs[] = {tr->elem_count, tr->elem_displ, tr->chunk_count, tr->chunk_displ, tr->scount,
+                    tr->sdispl, tr->rcount, tr->rdispl, tr->send, tr->recv, tr->scratch, tr->mloss,
+                    tr->step_s, tr->comm_s, tr->opt_s};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     for (int i = 0; tr->micro && i < tr->cfg->train.accumulate; i++) tx_batch_free(&tr->micro[i]);
     free(tr->micro);
     free(tr->config_text);
@@ -197,40 +272,101 @@ static int count_inputs(const tx_batch *b) {
     return n;
 }
 
-/* One optimizer step: tr->loss (token-weighted mean), gnorm and lr. The
- * update is skipped when the loss or the gradient is not finite. */
+/* ---- the step ------------------------------------------------------------------ */
+/* One optimizer step: `accumulate` micro-batches of the one data stream
+ * (every process draws all of them, and computes its share: k/N of them, in
+ * a block), their gradients added in micro-batch order, element by element,
+ * whatever the number of processes: so the weights after a step are the
+ * same bits for 1, 2 or 3 processes, and any thread count. One process adds
+ * each micro-batch's gradient to the running sum as it comes; several send
+ * each micro-batch's slice of every shard to the shard's owner
+ * (all-to-all), which adds the k slices in order. Each owner then clips its
+ * shard (the norm adds the chunks' sums in chunk order), updates it with its
+ * part of the optimizer state (ZeRO-1), and sends it to all. */
+
+/* dst[i] += src[i] for i < n: in parallel, the same sum for any split. */
+static void add_into(tx_real *restrict dst, const tx_real *restrict src, size_t n) {
+    const ptrdiff_t m = (ptrdiff_t)n;
+#pragma omp parallel for schedule(static) if (n >= TX_PAR_MIN_ELEMS)
+    for (ptrdiff_t i = 0; i < m; i++) dst[i] += src[i];
+}
+
+/* Micro-batch m's loss and gradient (scaled by its share n/total of the
+ * step's target tokens), written fresh into the gradient buffer. */
+static void micro_step(trainer *tr, long step, int m, int total) {
+    const tx_config *cfg = tr->cfg;
+    tx_batch *b = &tr->micro[m];
+    tx_tape *tp = &tr->tape;
+    int n = count_targets(b);
+    tx_params_grad_begin(&tr->params); /* no zeroing: the first contribution assigns */
+    tx_tape_reset(tp);
+    tp->training = 1;
+    tp->seed = step_seed(cfg->train.seed, step, m);
+    tx_tensor *loss = tx_model_loss(tp, &tr->model, b->src, b->src_len, b->Ts, b->tgt_in,
+                                    b->tgt_out, b->tgt_len, b->Tt, b->B,
+                                    (tx_real)cfg->train.label_smoothing);
+    tr->mloss[m] = loss->data[0] * n;
+    if (n) tx_tape_backward(tp, tx_scale(tp, loss, (tx_real)((double)n / total)));
+    tx_tape_reset(tp);
+    tx_params_grad_end(&tr->params);
+}
+
+/* tr->loss (token-weighted mean), gnorm and lr. The update is skipped when
+ * the loss or the gradient is not finite (every process sees the same). */
 static void train_step(trainer *tr) {
     const tx_config *cfg = tr->cfg;
+    tx_params *p = &tr->params;
     int k = cfg->train.accumulate, total = 0, dec_only = cfg->model.kind == TX_DECODER_ONLY;
+    int N = tr->dist->size, r = tr->dist->rank, per = k / N, m0 = r * per;
     long step = ++tr->step;
+    double t_step = tx_train_now(), comm = 0, adam = 0, t;
     for (int i = 0; i < k; i++) {
         tx_data_next_batch(&tr->data, &tr->micro[i], cfg->train.batch_size, dec_only);
         total += count_targets(&tr->micro[i]);
         tr->window_tokens += count_inputs(&tr->micro[i]);
     }
-    /* no zeroing: the first backward contribution to each gradient assigns */
-    tx_params_grad_begin(&tr->params);
-    double loss_sum = 0;
-    tx_tape *tp = &tr->tape;
-    for (int i = 0; i < k; i++) {
-        tx_batch *b = &tr->micro[i];
-        int n = count_targets(b);
-        tx_tape_reset(tp);
-        tp->training = 1;
-        tp->seed = step_seed(cfg->train.seed, step, i);
-        tx_tensor *loss = tx_model_loss(tp, &tr->model, b->src, b->src_len, b->Ts, b->tgt_in,
-                                        b->tgt_out, b->tgt_len, b->Tt, b->B,
-                                        (tx_real)cfg->train.label_smoothing);
-        loss_sum += loss->data[0] * n;
-        if (n) tx_tape_backward(tp, tx_scale(tp, loss, (tx_real)((double)n / total)));
+    for (int j = 0; j < per; j++) {
+        int m = m0 + j, later = N == 1 && m > 0;
+        if (later) tx_params_grad_into(p, tr->scratch);
+        micro_step(tr, step, m, total);
+        if (later) tx_params_grad_into(p, NULL), add_into(p->grad, tr->scratch, p->size);
+        for (int q = 0; N > 1 && q < N; q++) /* this micro-batch's slice of q's shard */
+            memcpy(tr->send + tr->sdispl[q] + (size_t)j * tr->elem_count[q],
+                   p->grad + tr->elem_displ[q], (size_t)tr->elem_count[q] * sizeof(tx_real));
     }
-    tx_tape_reset(tp);
-    tx_params_grad_end(&tr->params);
-    tr->gnorm = tx_clip_grad_norm(&tr->params, cfg->optim.clip_norm > 0 ? cfg->optim.clip_norm
-                                                                        : INFINITY);
+    size_t lo = tr->opt.lo, n = tr->opt.hi - tr->opt.lo;
+    if (N > 1) { /* my shard: the k micro-batches' slices, added in order */
+        t = tx_train_now();
+        tx_dist_alltoallv_real(tr->dist, tr->send, tr->scount, tr->sdispl, tr->recv, tr->rcount,
+                               tr->rdispl);
+        tx_dist_allgather_double(tr->dist, tr->mloss + m0, per, tr->mloss);
+        comm += tx_train_now() - t;
+        memcpy(p->grad + lo, tr->recv, n * sizeof(tx_real));
+        for (int m = 1; m < k; m++) add_into(p->grad + lo, tr->recv + (size_t)m * n, n);
+    }
+    double loss_sum = 0, sq[TX_NORM_CHUNKS];
+    for (int m = 0; m < k; m++) loss_sum += tr->mloss[m];
+    int c0 = tr->chunk_displ[r];
+    tx_grad_sq_chunks(p, c0, c0 + tr->chunk_count[r], sq + c0);
+    t = tx_train_now();
+    tx_dist_allgatherv_double(tr->dist, sq + c0, sq, tr->chunk_count, tr->chunk_displ);
+    comm += tx_train_now() - t;
+    tr->gnorm = tx_norm_of_chunks(sq);
+    tx_grad_scale(p, lo, lo + n,
+                  tx_clip_factor(tr->gnorm, cfg->optim.clip_norm > 0 ? cfg->optim.clip_norm
+                                                                     : INFINITY));
     tr->lr = tx_schedule_lr(&tr->opt.cfg, cfg->model.d_model, step);
     tr->loss = total ? loss_sum / total : 0;
-    if (isfinite(tr->loss) && isfinite(tr->gnorm)) tx_optim_step(&tr->opt, &tr->params, tr->lr);
+    if (isfinite(tr->loss) && isfinite(tr->gnorm)) {
+        t = tx_train_now();
+        tx_optim_step(&tr->opt, p, tr->lr);
+        adam = tx_train_now() - t;
+        t = tx_train_now();
+        tx_dist_allgatherv_real(tr->dist, p->data + lo, p->data, tr->elem_count, tr->elem_displ);
+        comm += tx_train_now() - t;
+    }
+    long i = tr->timed++ % TX_TIMED;
+    tr->step_s[i] = tx_train_now() - t_step, tr->comm_s[i] = comm, tr->opt_s[i] = adam;
     double dt = tx_train_now() - tr->window_t;
     tr->tps = dt > 0 ? tr->window_tokens / dt : 0;
     if (dt > 2) tr->window_t = tx_train_now(), tr->window_tokens = 0;
@@ -255,10 +391,11 @@ static int nonfinite(const trainer *tr, tx_err *err) {
                     none ? "" : tr->ckpt);
 }
 
-/* Every eval_every steps and at the last: validation loss and exact match. */
+/* Every eval_every steps and at the last: validation loss and exact match
+ * (rank 0; the others go on to the next step's work). */
 static void validate(trainer *tr) {
     const tx_train_config *t = &tr->cfg->train;
-    tr->evaluated = tr->step % t->eval_every == 0 || tr->step == t->steps;
+    tr->evaluated = tx_train_is_root(tr) && (tr->step % t->eval_every == 0 || tr->step == t->steps);
     if (tr->evaluated && tr->cfg->data.task == TX_TASK_TEXT)
         tr->ev = tx_decode_evaluate_text(&tr->eval_tape, &tr->model, &tr->data.vocab,
                                          tr->data.text_valid, tr->data.valid_windows,
@@ -284,49 +421,75 @@ static int stop_rule(const trainer *tr) {
     return reached || (o->interrupted && *o->interrupted) || (o->stop_at > 0 && tr->step >= o->stop_at);
 }
 
-/* A checkpoint every checkpoint_every steps, at the last step and on stopping. */
-static int checkpoint(trainer *tr, int stopping, tx_err *err) {
+/* A checkpoint every checkpoint_every steps, at the last step and on
+ * stopping: rank 0 writes it, the optimizer state gathered from every
+ * shard; the same file whatever the number of processes. */
+static int checkpoint(trainer *tr, tx_err *err) {
     const tx_train_config *t = &tr->cfg->train;
-    if (!stopping && tr->step != t->steps &&
+    if (!tr->stopping && tr->step != t->steps &&
         !(t->checkpoint_every > 0 && tr->step % t->checkpoint_every == 0))
         return TX_OK;
-    tx_run_state st = {.step = tr->step};
-    tx_data_get_pos(&tr->data, st.data_pos);
-    tx_model_info info = {tr->config_text, tr->vocab_text, tr->data.max_src, tr->data.max_tgt};
-    if (tr->opts->kill_at == tr->step && tr->opts->kill_in_write)
-        tx_st_crash_after(4096); /* past the header, inside the tensors */
-    return tx_checkpoint_save(tr->ckpt, &tr->params, &tr->opt, &st, &info, err);
+    tx_optim whole = tr->opt, *o = &tr->opt;
+    if (tr->dist->size > 1) {
+        whole.lo = 0, whole.hi = whole.size;
+        whole.m = tx_malloc(whole.size * sizeof(tx_real));
+        whole.v = tr->opt.v ? tx_malloc(whole.size * sizeof(tx_real)) : NULL;
+        tx_dist_gatherv_real(tr->dist, tr->opt.m, whole.m, tr->elem_count, tr->elem_displ);
+        if (whole.v) tx_dist_gatherv_real(tr->dist, tr->opt.v, whole.v, tr->elem_count, tr->elem_displ);
+        o = &whole;
+    }
+    int rc = TX_OK;
+    if (tx_train_is_root(tr)) {
+        tx_run_state st = {.step = tr->step};
+        tx_data_get_pos(&tr->data, st.data_pos);
+        tx_model_info info = {tr->config_text, tr->vocab_text, tr->data.max_src, tr->data.max_tgt};
+        if (tr->opts->kill_at == tr->step && tr->opts->kill_in_write)
+            tx_st_crash_after(4096); /* past the header, inside the tensors */
+        rc = tx_checkpoint_save(tr->ckpt, &tr->params, o, &st, &info, err);
+    }
+    if (o == &whole) free(whole.m), free(whole.v);
+    return agree(tr, rc, err);
 }
 
 /* ---- the loop -------------------------------------------------------------------- */
 
 int tx_train(const tx_config *cfg, const tx_train_opts *opts, tx_err *err) {
+    static const tx_dist alone = {0, 1, 0};
     trainer tr;
     memset(&tr, 0, sizeof tr);
     tr.cfg = cfg;
     tr.opts = opts;
-    tr.tty = isatty(1);
+    tr.dist = opts->dist ? opts->dist : &alone;
+    /* mpirun hands its processes a pseudo-terminal whatever its own output is */
+    tr.tty = isatty(1) && !tr.dist->mpirun;
     tr.lock_fd = -1;
     tx_tape_init(&tr.tape);
     tx_tape_init(&tr.eval_tape);
-    int rc = setup(&tr, err), stop = 0;
+    int rc = agree(&tr, setup(&tr, err), err), interrupted = 0;
     if (!rc) tx_train_announce(&tr);
     tr.tape.detect_anomaly = opts->detect_anomaly;
     tr.t0 = tr.window_t = tx_train_now();
-    while (!rc && !stop && tr.step < cfg->train.steps) {
-        if (opts->kill_at == tr.step + 1 && !opts->kill_in_write) raise(SIGKILL);
+    int kill_me = opts->kill_rank < 0 || opts->kill_rank == tr.dist->rank;
+    while (!rc && !tr.stopping && tr.step < cfg->train.steps) {
+        if (kill_me && opts->kill_at == tr.step + 1 && !opts->kill_in_write) raise(SIGKILL);
         train_step(&tr);
         if ((rc = nonfinite(&tr, err))) break;
         validate(&tr);
-        tx_train_report(&tr);
-        stop = stop_rule(&tr);
-        rc = checkpoint(&tr, stop, err);
+        if (tx_train_is_root(&tr)) tx_train_report(&tr);
+        /* every process stops at the same step: the stop rule is rank 0's,
+         * a Ctrl-C or SIGTERM may reach any */
+        int flags[2] = {stop_rule(&tr), opts->interrupted && *opts->interrupted};
+        tx_dist_max(tr.dist, flags, 2);
+        tr.stopping = flags[0] || flags[1];
+        interrupted = flags[1];
+        rc = checkpoint(&tr, err);
     }
-    if (!rc && opts->interrupted && *opts->interrupted) {
-        printf("\ninterrupted: checkpoint saved at step %ld; continue with --resume\n", tr.step);
+    if (!rc && interrupted) {
+        if (tx_train_is_root(&tr))
+            printf("\ninterrupted: checkpoint saved at step %ld; continue with --resume\n", tr.step);
         rc = TX_EINTERRUPTED;
     }
-    if (!rc) tx_train_finish(&tr);
+    if (!rc && tx_train_is_root(&tr)) tx_train_finish(&tr);
     teardown(&tr);
     return rc;
 }

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 
+#include "../dist/dist.h"
 #include "../io/config.h"
 
 typedef struct tx_train_opts {
@@ -15,11 +16,14 @@ typedef struct tx_train_opts {
     int examples;       /* decoded validation examples printed at the end */
     int detect_anomaly; /* name the first op that makes a NaN/inf */
     volatile sig_atomic_t *interrupted; /* set by the caller's SIGINT handler */
-    /* Fault injection for the tests: SIGKILL the process at the start of
-     * step kill_at (> 0), or with kill_in_write halfway through writing that
-     * step's checkpoint. */
+    /* Fault injection for the tests: SIGKILL the process (of rank kill_rank,
+     * -1: every rank) at the start of step kill_at (> 0), or with
+     * kill_in_write halfway through writing that step's checkpoint. */
     long kill_at;
     int kill_in_write;
+    int kill_rank;
+    /* the processes training together (tx_dist_init); NULL: this one alone */
+    const tx_dist *dist;
 } tx_train_opts;
 
 /* Runs cfg to its end (steps, target accuracy, Ctrl-C or stop_at), writing
