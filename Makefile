@@ -9,13 +9,16 @@
 # libFuzzer harnesses of fuzz/ (clang) and runs each for FUZZ_SECONDS.
 
 CC      := gcc
+CXX     := g++
 PKGS    := check libcjson inih
-DEB_PKGS := gcc make pkg-config check libstb-dev libinih-dev libcjson-dev openmpi-bin libopenmpi-dev
+DEB_PKGS := gcc g++ make pkg-config check libstb-dev libinih-dev libcjson-dev openmpi-bin \
+            libopenmpi-dev libsentencepiece-dev sentencepiece
 FUZZ_DEB_PKGS := clang libclang-rt-14-dev
 
 # The fuzzing build (set by `make fuzz`): clang, serial, instrumented.
 ifdef FUZZ
 CC      := clang
+CXX     := clang++
 NO_OMP  := 1
 BUILD   ?= build/fuzz
 endif
@@ -43,16 +46,22 @@ BUILD   ?= build
 # after deps on a fresh machine.
 MPI      = $(if $(NO_MPI),,$(shell pkg-config --exists ompi-c 2>/dev/null && echo ompi-c))
 MPI_CFLAGS = $(if $(MPI),-DTX_MPI $(shell pkg-config --cflags $(MPI)))
-LDLIBS   = $(shell pkg-config --libs libcjson inih $(MPI)) -lm
+# The one C++ file (data/spm.cc, SentencePiece) takes the C flags that C++ knows.
+# UBSan's vptr check needs a C++ runtime the C link does not bring.
+CXXFLAGS = $(filter-out -std=gnu11 -fopenmp -Wno-unknown-pragmas,$(CFLAGS)) -std=c++17 \
+           $(shell pkg-config --cflags sentencepiece) \
+           $(if $(filter -fsanitize=%,$(CFLAGS)),-fno-sanitize=vptr)
+LDLIBS   = $(shell pkg-config --libs libcjson inih sentencepiece $(MPI)) -lstdc++ -lm
 CHECKLIBS = $(shell pkg-config --libs check)
 
 LIBDIRS := core layers optim data io decode draw dist train
 SRC   := $(wildcard $(LIBDIRS:%=%/*.c))
+SRCXX := $(wildcard $(LIBDIRS:%=%/*.cc))
 CLI   := $(wildcard cli/*.c)
 GC    := $(wildcard gradcheck/*.c)
 HDR   := $(filter-out fuzz/%,$(wildcard */*.h))
-OBJ32 := $(SRC:%.c=$(BUILD)/f32/%.o)
-OBJ64 := $(SRC:%.c=$(BUILD)/f64/%.o)
+OBJ32 := $(SRC:%.c=$(BUILD)/f32/%.o) $(SRCXX:%.cc=$(BUILD)/f32/%.o)
+OBJ64 := $(SRC:%.c=$(BUILD)/f64/%.o) $(SRCXX:%.cc=$(BUILD)/f64/%.o)
 # gradcheck runs in the double program; the float one execs it.
 CLI32 := $(patsubst %.c,$(BUILD)/f32/%.o,$(filter-out cli/gradcheck.c,$(CLI)))
 CLI64 := $(CLI:%.c=$(BUILD)/f64/%.o)
@@ -84,6 +93,14 @@ $(BUILD)/f32/%.o: %.c $(HDR) $(FLAGSTAMP) | deps
 $(BUILD)/f64/%.o: %.c $(HDR) $(FLAGSTAMP) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(if $(filter dist/%,$<),$(MPI_CFLAGS)) -DTX_DOUBLE -c $< -o $@
+
+$(BUILD)/f32/%.o: %.cc $(HDR) $(FLAGSTAMP) | deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/f64/%.o: %.cc $(HDR) $(FLAGSTAMP) | deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -DTX_DOUBLE -c $< -o $@
 
 $(BUILD)/libtapeformer.a: $(OBJ32)
 	ar rcs $@ $^

@@ -13,8 +13,12 @@
  *     of REPS runs each, ours then OpenBLAS's sgemm.
  *   bench stream MB REPS
  *     times reading MB megabytes: the memory bandwidth (stream_bench).
+ *   bench peak
+ *     the machine's multiply-add peak on every thread, float32 FMA and bf16
+ *     dot products, from register-only loops (peak_bench).
  * Threads come from OMP_NUM_THREADS (ours) and OPENBLAS_NUM_THREADS. */
 #include <cblas.h>
+#include <immintrin.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,6 +231,62 @@ static int stream_bench(char **a) {
     return 0;
 }
 
+/* ---- peak -------------------------------------------------------------------- */
+/* What the cores can do at best: each thread runs 12 independent chains of
+ * vfmadd231ps (32 flops each: 16 lanes × multiply and add) or of vdpbf16ps
+ * (64 flops: 16 lanes × two bf16 products and their sums) on registers
+ * only, enough chains to cover the instructions' latency. Prints
+ * "peak fp32_gflops bf16_gflops" summed over the threads. */
+#define PEAK_ITERS 20000000L
+#define CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+
+__attribute__((target("avx512f"), noinline)) static float fma_loop(long n, float seed) {
+#define DECL(i) __m512 a##i = _mm512_set1_ps(seed + i);
+#define STEP(i) a##i = _mm512_fmadd_ps(a##i, m, c);
+#define SUM(i) + _mm512_reduce_add_ps(a##i)
+    __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f);
+    CHAINS(DECL)
+    for (long i = 0; i < n; i++) {
+        CHAINS(STEP)
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5));
+    }
+    return 0 CHAINS(SUM);
+#undef STEP
+}
+
+__attribute__((target("avx512f,avx512bf16"), noinline)) static float dot_loop(long n, float seed) {
+#define STEP(i) a##i = _mm512_dpbf16_ps(a##i, x, y);
+    __m512bh x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f)), y = x;
+    CHAINS(DECL)
+    for (long i = 0; i < n; i++) {
+        CHAINS(STEP)
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5));
+    }
+    return 0 CHAINS(SUM);
+#undef STEP
+#undef DECL
+#undef SUM
+}
+
+static int peak_bench(void) {
+    double gf[2] = {0, 0}, sink = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        if (kind == 1 && !tx_bf16_supported()) break;
+        double best = 1e30;
+        for (int rep = 0; rep < 5; rep++) {
+            double t0 = now_ms();
+#pragma omp parallel reduction(+ : sink)
+            sink += kind ? dot_loop(PEAK_ITERS, 1) : fma_loop(PEAK_ITERS, 1);
+            double ms = now_ms() - t0;
+            if (ms < best) best = ms;
+        }
+        double flops = (double)PEAK_ITERS * 12 * (kind ? 64 : 32) * tx_get_threads();
+        gf[kind] = flops / best / 1e6;
+    }
+    printf("peak %.1f %.1f check %g\n", gf[0], gf[1], sink);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     tx_set_threads(0); /* OMP_NUM_THREADS, bound as training binds them */
     /* TAPEFORMER_BF16=1: every product in bf16, as [model] precision = bf16 */
@@ -242,8 +302,9 @@ int main(int argc, char **argv) {
     if (argc == 18 && !strcmp(argv[1], "decode")) return decode_bench(argv + 2);
     if (argc == 8 && !strcmp(argv[1], "gemm")) return gemm_bench(argv + 2);
     if (argc == 4 && !strcmp(argv[1], "stream")) return stream_bench(argv + 2);
+    if (argc == 2 && !strcmp(argv[1], "peak")) return peak_bench();
     fprintf(stderr, "usage: bench model KIND C H LE LD F V T B ACT NORM_FIRST POS TIE WARMUP STEPS\n"
                     "     | bench decode KIND C H LE LD F V T B ACT NORM_FIRST POS TIE LEN CACHE REPS\n"
-                    "     | bench gemm M N K TA TB REPS | bench stream MB REPS\n");
+                    "     | bench gemm M N K TA TB REPS | bench stream MB REPS | bench peak\n");
     return 2;
 }

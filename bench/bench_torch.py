@@ -1,6 +1,9 @@
 """bench_torch.py: the PyTorch twin of `bench model` (bench/bench.c), same
-arguments plus the torch thread count, same model, batch and optimizer, same
-output line: "ms t1 t2 ... rss_kb N". Run by bench/run.py."""
+arguments plus the torch thread count and optionally "bf16" (the forward
+pass and loss under torch.autocast("cpu", dtype=torch.bfloat16), as PyTorch
+users train in bf16 on a CPU), same model, batch and optimizer, same output
+line: "ms t1 t2 ... rss_kb N". Run by bench/run.py."""
+import contextlib
 import math
 import resource
 import sys
@@ -23,6 +26,8 @@ def main(a):
     kind, C, H, Le, Ld, F, V, T, B = a[0], *map(int, a[1:9])
     act, nf, pos, tie = a[9], int(a[10]), a[11], int(a[12])
     warmup, steps, threads = int(a[13]), int(a[14]), int(a[15])
+    bf16 = len(a) > 16 and a[16] == "bf16"
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     if kind == "gpt":
@@ -52,13 +57,15 @@ def main(a):
 
     def step():
         opt.zero_grad(set_to_none=False)
-        if kind == "gpt":
-            y = body(te(tgt_in) + posf(), mask=causal, src_key_padding_mask=pad)
-        else:
-            y = body(se(src) + posf(), te(tgt_in) + posf(), tgt_mask=causal,
-                     src_key_padding_mask=pad, tgt_key_padding_mask=pad,
-                     memory_key_padding_mask=pad)
-        loss = nn.functional.cross_entropy(gen(y).flatten(0, 1), src.flatten(), ignore_index=0)
+        with autocast():
+            if kind == "gpt":
+                y = body(te(tgt_in) + posf(), mask=causal, src_key_padding_mask=pad)
+            else:
+                y = body(se(src) + posf(), te(tgt_in) + posf(), tgt_mask=causal,
+                         src_key_padding_mask=pad, tgt_key_padding_mask=pad,
+                         memory_key_padding_mask=pad)
+            loss = nn.functional.cross_entropy(gen(y).flatten(0, 1), src.flatten(),
+                                               ignore_index=0)
         loss.backward()
         opt.step()
         return loss.item()

@@ -9,7 +9,7 @@ configs/fortunes.ini against nanoGPT's recipe in PyTorch
 (bench/nanogpt_torch.py); last, training steps on several processes (MPI)
 with a projection to several machines.
 Prints seven tables.
-Usage: run.py BENCH_BINARY [--quick | --only steps|gemm|decode|copy|fortunes|mpi]"""
+Usage: run.py BENCH_BINARY [--quick | --only steps|gemm|decode|copy|fortunes|mpi|precision]"""
 import os
 import re
 import time
@@ -66,7 +66,10 @@ def run(cmd, e):
     return [float(x) for x in f[1:i]], (int(f[i + 1]), need)
 
 
-def bench_model(binary, name, threads):
+def bench_model(binary, name, threads, bf16=False):
+    """Median ms/step of ours and of PyTorch at its best thread setting, that
+    setting, and peak RSS; bf16: ours with every product in bf16
+    (TAPEFORMER_BF16=1), PyTorch under bf16 autocast."""
     spec, warm, steps = CONFIGS[name]
     args = spec.split()
     ours, torch = [], {}
@@ -76,7 +79,8 @@ def bench_model(binary, name, threads):
     torch_settings = [(1, 1, 0)] if threads == 1 else [(1, 2, 0), (2, 1, 0), (2, 1, 1)]
     for _ in range(ROUNDS):
         t, r = run([binary, "model", *args, str(warm), str(steps)],
-                   env(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=1))
+                   env(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=1,
+                       TAPEFORMER_BF16=int(bf16)))
         ours += t
         rss[0], rss[2] = max(rss[0], r[0]), r[1]
         for tt, bt, bind in torch_settings:
@@ -84,7 +88,7 @@ def bench_model(binary, name, threads):
             if bind:
                 e["OMP_PROC_BIND"] = "close"
             t, r = run([PY, os.path.join(HERE, "bench_torch.py"), *args, str(warm),
-                        str(steps), str(tt)], e)
+                        str(steps), str(tt), *(["bf16"] if bf16 else [])], e)
             torch.setdefault((tt, bt, bind), []).extend(t)
             rss[1] = max(rss[1], r[0])
     best = min(torch, key=lambda k: statistics.median(torch[k]))
@@ -115,7 +119,8 @@ def main():
     if not quick:
         sections += [("copy", lambda: bench_train(binary, os.path.join(HERE, "..", "configs",
                                                                        "copy.ini"))),
-                     ("fortunes", lambda: bench_nanogpt(binary)), ("mpi", lambda: bench_mpi(binary))]
+                     ("fortunes", lambda: bench_nanogpt(binary)), ("mpi", lambda: bench_mpi(binary)),
+                     ("precision", lambda: bench_precision(binary))]
     for i, (name, section) in enumerate(s for s in sections if only in (None, s[0])):
         if i:
             print()
@@ -127,20 +132,24 @@ def bench_steps(binary, quick):
     print("Training steps (copy task, dropout 0, Adam); median ms/step over "
           f"{ROUNDS} interleaved processes each")
     print("GFLOP/s counts 3x the forward matmul FLOPs; tokens = source + target tokens;")
-    print("RSS/need: our peak resident set over parameters + gradients + Adam state + arena")
-    print(f"{'config':6} {'thr':>3} {'ours ms':>9} {'torch ms':>9} {'ratio':>6} "
+    print("RSS/need: our peak resident set over parameters + gradients + Adam state + arena;")
+    print("bf16: ours with every product in bf16, PyTorch under bf16 autocast (2 threads)")
+    print(f"{'config':6} {'prec':>4} {'thr':>3} {'ours ms':>9} {'torch ms':>9} {'ratio':>6} "
           f"{'ours tok/s':>11} {'torch tok/s':>11} {'ours GF/s':>9} {'torch GF/s':>10} "
           f"{'ours MB':>8} {'torch MB':>8} {'RSS/need':>8}  torch threads (intra-op x OpenBLAS)")
     for name in names:
         args = CONFIGS[name][0].split()
         fl, tok = flops_per_step(args), tokens_per_step(args)
         one = None
-        for threads in (1, 2):
-            ours, torch, best, rss = bench_model(binary, name, threads)
-            speed = f"  2t/1t: ours {one[0] / ours:.2f}x torch {one[1] / torch:.2f}x" if one else ""
-            one = one or (ours, torch)
-            print(f"{name:6} {threads:3} {ours:9.2f} {torch:9.2f} {ours / torch:6.2f} "
-                  f"{tok / ours * 1e3:11.0f} {tok / torch * 1e3:11.0f} "
+        for threads, bf16 in ((1, False), (2, False), (2, True)):
+            ours, torch, best, rss = bench_model(binary, name, threads, bf16)
+            if bf16:
+                speed = f"  ours bf16 vs float32: {two / ours:.2f}x faster"
+            else:
+                speed = f"  2t/1t: ours {one[0] / ours:.2f}x torch {one[1] / torch:.2f}x" if one else ""
+                one, two = one or (ours, torch), ours
+            print(f"{name:6} {'bf16' if bf16 else 'fp32':>4} {threads:3} {ours:9.2f} {torch:9.2f} "
+                  f"{ours / torch:6.2f} {tok / ours * 1e3:11.0f} {tok / torch * 1e3:11.0f} "
                   f"{fl / ours / 1e6:9.1f} {fl / torch / 1e6:10.1f} "
                   f"{rss[0] / 1024:8.1f} {rss[1] / 1024:8.1f} {rss[0] / rss[2]:8.2f}  {best[0]}x{best[1]}"
                   f"{' bound' if best[2] else ''}{speed}",
@@ -148,20 +157,37 @@ def bench_steps(binary, quick):
 
 
 def bench_gemm(binary):
-    print("Matrix products C = op(A)·op(B), float, median ms of 20 (OpenBLAS sgemm at the same threads)")
+    """Our products in float32 against OpenBLAS's sgemm, and in bf16; both
+    against the machine's peak at the same thread count (bench peak:
+    register-only chains of vfmadd231ps and vdpbf16ps on every thread)."""
+    peak = {}
+    for threads in (1, 2):
+        out = subprocess.run([binary, "peak"], check=True, capture_output=True, text=True,
+                             env=env(OMP_NUM_THREADS=threads)).stdout.split()
+        peak[threads] = float(out[1]), float(out[2])
+    print("Matrix products C = op(A)·op(B), median ms of 20; OpenBLAS sgemm at the same threads;")
+    print("peak: register-only multiply-add loops, float32 FMA "
+          f"{peak[1][0]:.0f} / {peak[2][0]:.0f} GF/s and bf16 dot {peak[1][1]:.0f} / "
+          f"{peak[2][1]:.0f} GF/s at 1 / 2 threads")
     print(f"{'shape':16} {'M N K ta tb':>22} {'thr':>3} {'ours ms':>9} {'blas ms':>9} "
-          f"{'ours GF/s':>9} {'blas GF/s':>9} {'ours/blas':>9}")
+          f"{'ours GF/s':>9} {'blas GF/s':>9} {'ours/blas':>9} {'of peak':>7} "
+          f"{'bf16 ms':>8} {'bf16 GF/s':>9} {'of peak':>7}")
     for label, shape in GEMM_SHAPES:
         M, N, K = map(int, shape.split()[:3])
         for threads in (1, 2):
-            out = subprocess.run([binary, "gemm", *shape.split(), "20"], check=True,
-                                 capture_output=True, text=True,
-                                 env=env(OMP_NUM_THREADS=threads,
-                                         OPENBLAS_NUM_THREADS=threads)).stdout.split()
-            ours, blas = float(out[1]), float(out[2])
+            res = []
+            for bf16 in (0, 1):
+                out = subprocess.run([binary, "gemm", *shape.split(), "20"], check=True,
+                                     capture_output=True, text=True,
+                                     env=env(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
+                                             TAPEFORMER_BF16=bf16)).stdout.split()
+                res.append((float(out[1]), float(out[2])))
+            (ours, blas), (bf, _) = res
             gf = 2 * M * N * K / 1e6
             print(f"{label:16} {shape:>22} {threads:3} {ours:9.3f} {blas:9.3f} "
-                  f"{gf / ours:9.1f} {gf / blas:9.1f} {blas / ours:8.0%}", flush=True)
+                  f"{gf / ours:9.1f} {gf / blas:9.1f} {blas / ours:8.0%} "
+                  f"{gf / ours / peak[threads][0]:7.0%} {bf:8.3f} {gf / bf:9.1f} "
+                  f"{gf / bf / peak[threads][1]:7.0%}", flush=True)
 
 
 def bench_train(binary, config):
@@ -260,6 +286,37 @@ def bench_nanogpt(binary):
 
 
 LM_ROUNDS = 2
+
+SHIPPED = ["copy", "reverse", "sort", "numbers-en", "numbers-zh", "tsv-example", "reverse-gpt",
+           "fortunes", "tang"]
+
+
+def bench_precision(binary):
+    """Every shipped config trained as shipped in float32 and in bf16
+    ([model] precision = bf16), one after the other at 2 threads: the step
+    it stopped at (its target reached, or its last), wall time, and the last
+    validation (exact match, or for text the loss and bits per character)."""
+    tapeformer = os.path.join(os.path.dirname(binary), "tapeformer")
+    print("Shipped configs in float32 and bf16, 2 threads: stopping step, seconds, last validation")
+    print(f"{'config':12} {'fp32 step':>9} {'s':>6} {'validation':>18} {'bf16 step':>9} {'s':>6} "
+          f"{'validation':>18}")
+    for name in SHIPPED:
+        row = []
+        for prec in ("float32", "bf16"):
+            out_dir = os.path.join(os.path.dirname(binary), f"bench-{name}-{prec}")
+            t0 = time.perf_counter()
+            out = subprocess.run([tapeformer, "train", os.path.join(HERE, "..", "configs", f"{name}.ini"),
+                                  "--set", f"model.precision={prec}", "--set", f"output.dir={out_dir}",
+                                  "--examples", "0"],
+                                 env=env(OMP_NUM_THREADS=2), check=True, capture_output=True,
+                                 text=True).stdout
+            secs = time.perf_counter() - t0
+            step = int(re.findall(r"^done: step (\d+)", out, re.M)[-1])
+            acc = re.findall(r"exact match ([0-9.]+)%", out)
+            bpc = re.findall(r"loss ([0-9.]+)  ([0-9.]+) bits/char", out)
+            val = f"{acc[-1]}%" if acc else f"{bpc[-1][0]} / {bpc[-1][1]} bpc"
+            row.append(f"{step:9} {secs:6.1f} {val:>18}")
+        print(f"{name:12} {row[0]} {row[1]}", flush=True)
 
 # The bench's base and gpt shapes as training configs: a step is 2
 # micro-batches (accumulate) whose sequences add up to the bench's batch.

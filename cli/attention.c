@@ -22,10 +22,11 @@ static const char usage[] =
 
 #define LABEL 16 /* bytes of one label */
 
-/* A token as a short ASCII label (the font has nothing else): the text, or
- * "#id" for other scripts. */
+/* A token as a short ASCII label (the font has nothing else): the text
+ * (SentencePiece's word marker as '_'), or "#id" for other scripts. */
 static void label(const tx_vocab *v, int id, char *out) {
-    const char *s = v->tok[id];
+    char s[64];
+    tx_vocab_show(v, id, '_', s, sizeof s);
     int ascii = 1;
     for (const char *p = s; *p; p++) ascii &= *p > 32 && *p < 127;
     if (ascii && strlen(s) < 10) snprintf(out, LABEL, "%s", s);

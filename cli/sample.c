@@ -37,7 +37,9 @@ static void emit(void *ctx, int row, int tok) {
     (void)row;
     if (tok < TX_NSPECIAL) return; /* BOS, PAD, UNK: nothing to show */
     if (p->v->mode[TX_TGT] == TX_TOK_WORD && p->words++) putchar(' ');
-    fputs(p->v->tok[tok], stdout);
+    char text[256];
+    tx_vocab_show(p->v, tok, ' ', text, sizeof text);
+    fputs(text, stdout);
     if (p->flush) fflush(stdout);
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -82,6 +83,23 @@ int tx_read_file(const char *path, char **text, size_t *size, tx_err *err) {
     *text = b;
     *size = n;
     return TX_OK;
+}
+
+int tx_write_file(const char *path, const void *bytes, size_t n, tx_err *err) {
+    size_t plen = strlen(path);
+    char *tmp = tx_malloc(plen + 5);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    FILE *f = fopen(tmp, "wb");
+    int e = f ? 0 : errno;
+    int ok = f && (n == 0 || fwrite(bytes, 1, n, f) == n) && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (f && !ok) e = errno;
+    if (f && fclose(f) != 0 && ok) ok = 0, e = errno;
+    if (ok && rename(tmp, path) != 0) ok = 0, e = errno;
+    if (!ok && f) remove(tmp);
+    int rc = ok ? TX_OK : tx_error(err, TX_EIO, "%s: cannot write (via %s): %s", path, tmp, strerror(e));
+    free(tmp);
+    return rc;
 }
 
 /* ---- random numbers ------------------------------------------------------ */

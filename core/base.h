@@ -93,6 +93,10 @@ void *tx_malloc_aligned(size_t bytes);
  * open: REASON" or "PATH: cannot read: REASON" (a directory: "Is a
  * directory"), *text NULL. */
 int tx_read_file(const char *path, char **text, size_t *size, tx_err *err);
+/* Writes bytes [n] to path atomically: to PATH.tmp, synced, then renamed, so
+ * path holds the old file or the new one, never part of one. TX_OK, or
+ * TX_EIO ("PATH: cannot write (via PATH.tmp): REASON", no .tmp left). */
+int tx_write_file(const char *path, const void *bytes, size_t n, tx_err *err);
 
 /* The median of x[0..n), n > 0; sorts x (timings: the bench, the trainer). */
 double tx_median(double *x, size_t n);

@@ -62,6 +62,30 @@ static void generate_valid(tx_data *d) {
     free(seen);
 }
 
+/* SentencePiece on a generated task: trained on the sources and targets of
+ * SPM_SENTENCES training examples drawn from a stream of their own. */
+#define SPM_SENTENCES 20000
+#define SPM_STREAM 0x73706d0000000000ULL
+
+static int generated_spm(tx_data *d, tx_err *err) {
+    const tx_data_config *c = &d->cfg;
+    size_t cap = tx_task_text_cap(c);
+    char *text = tx_malloc(2 * cap * SPM_SENTENCES);
+    const char **s = tx_malloc(2 * SPM_SENTENCES * sizeof *s);
+    tx_rng r;
+    tx_rng_seed(&r, c->seed ^ SPM_STREAM);
+    for (size_t i = 0; i < SPM_SENTENCES; i++) {
+        char *src = text + 2 * cap * i;
+        do tx_task_sample(c, &r, src, src + cap);
+        while (tx_data_held_out(c->seed, src));
+        s[2 * i] = src, s[2 * i + 1] = src + cap;
+    }
+    int rc = tx_vocab_sentencepiece(&d->vocab, c, s, 2 * SPM_SENTENCES, err);
+    free(s);
+    free(text);
+    return rc;
+}
+
 static int open_generated(tx_data *d, tx_err *err) {
     const tx_data_config *c = &d->cfg;
     if (c->task <= TX_TASK_SORT)
@@ -77,9 +101,15 @@ static int open_generated(tx_data *d, tx_err *err) {
                         "distinct sequences; need at least 100 to hold out "
                         "validation examples",
                         c->symbols, c->min_len, c->max_len, sources);
-    tx_task_vocab(c, &d->vocab);
-    tx_task_max_tokens(c, &d->max_src, &d->max_tgt);
     size_t cap = tx_task_text_cap(c);
+    if (c->tokenize == TX_TOK_SPM) {
+        int rc = generated_spm(d, err);
+        if (rc) return rc;
+        d->max_src = d->max_tgt = (int)cap; /* a piece holds one byte or more */
+    } else {
+        tx_task_vocab(c, &d->vocab);
+        tx_task_max_tokens(c, &d->max_src, &d->max_tgt);
+    }
     d->text[0] = tx_malloc(2 * cap);
     d->ids[0] = tx_malloc((size_t)(d->max_src + d->max_tgt) * sizeof(int));
     d->sample.src = d->text[0];
@@ -110,7 +140,14 @@ static int *encode_all(const tx_vocab *v, tx_example *ex, int n) {
 
 /* The vocabulary is every token of the training file, held-out lines too, so
  * that validation needs no UNK unless it comes from a separate file. */
-static void build_tsv_vocab(tx_data *d) {
+static int build_tsv_vocab(tx_data *d, tx_err *err) {
+    if (d->cfg.tokenize == TX_TOK_SPM) {
+        const char **s = tx_malloc(2 * (size_t)d->n_train * sizeof *s);
+        for (int i = 0; i < d->n_train; i++) s[2 * i] = d->train[i].src, s[2 * i + 1] = d->train[i].tgt;
+        int rc = tx_vocab_sentencepiece(&d->vocab, &d->cfg, s, 2 * (size_t)d->n_train, err);
+        free(s);
+        return rc;
+    }
     int mode = d->cfg.tokenize, len;
     size_t total = 0, k = 0;
     for (int i = 0; i < d->n_train; i++)
@@ -124,6 +161,16 @@ static void build_tsv_vocab(tx_data *d) {
         }
     tx_vocab_build(&d->vocab, mode, mode, t, k);
     free(t);
+    return TX_OK;
+}
+
+/* Examples' lengths in the vocabulary's tokens (the TSV reader counts
+ * characters when SentencePiece tokenizes; its pieces are known only now). */
+static void count_pieces(const tx_vocab *v, tx_example *ex, int n) {
+    for (int i = 0; v->spm && i < n; i++) {
+        ex[i].src_len = tx_vocab_encode(v, TX_SRC, ex[i].src, NULL, 0);
+        ex[i].tgt_len = tx_vocab_encode(v, TX_TGT, ex[i].tgt, NULL, 0);
+    }
 }
 
 /* Moves the held-out lines of the training file to the validation set: the
@@ -170,13 +217,14 @@ static int open_tsv(tx_data *d, tx_err *err) {
     const tx_data_config *c = &d->cfg;
     int rc = tx_tsv_read(c->train_file, c->tokenize, &d->text[0], &d->train,
                          &d->n_train, err);
-    if (rc) return rc;
-    build_tsv_vocab(d);
+    if (rc || (rc = build_tsv_vocab(d, err))) return rc;
+    count_pieces(&d->vocab, d->train, d->n_train);
     d->ids[0] = encode_all(&d->vocab, d->train, d->n_train);
     if (*c->valid_file) {
         rc = tx_tsv_read(c->valid_file, c->tokenize, &d->text[1], &d->valid,
                          &d->n_valid, err);
         if (rc) return rc;
+        count_pieces(&d->vocab, d->valid, d->n_valid);
         d->ids[1] = encode_all(&d->vocab, d->valid, d->n_valid);
     } else if ((rc = hold_out(d, err))) {
         return rc;

@@ -4,10 +4,11 @@
 #define TX_DATA_H
 
 #include "../core/base.h"
+#include "spm.h"
 
 enum { TX_TASK_COPY, TX_TASK_REVERSE, TX_TASK_SORT, TX_TASK_NUMBERS_EN,
        TX_TASK_NUMBERS_ZH, TX_TASK_TSV, TX_TASK_TEXT };
-enum { TX_TOK_CHAR, TX_TOK_WORD, TX_TOK_BYTE };
+enum { TX_TOK_CHAR, TX_TOK_WORD, TX_TOK_BYTE, TX_TOK_SPM /* SentencePiece */ };
 
 typedef struct tx_data_config {
     int task;            /* TX_TASK_* */
@@ -16,6 +17,9 @@ typedef struct tx_data_config {
     char train_file[512];/* TSV task */
     char valid_file[512];/* TSV task; empty: hold out part of train_file */
     int tokenize;        /* TX_TOK_* */
+    int vocab_size;      /* sentencepiece: pieces, the four specials included */
+    int spm_type;        /* sentencepiece: TX_SPM_UNIGRAM or TX_SPM_BPE (spm.h), trained here */
+    char spm_model[512]; /* sentencepiece: a .model file to use instead */
     int context;         /* text: tokens a training window predicts from */
     uint64_t seed;
     int valid_examples;  /* K: the validation set holds at most K examples */
@@ -52,9 +56,29 @@ typedef struct tx_vocab {
     int mode[2];  /* TX_TOK_* of the source [TX_SRC] and target [TX_TGT] */
     int size;     /* V, the specials included */
     char **tok;   /* [V] NUL-terminated; "<pad>" "<bos>" "<eos>" "<unk>" first */
+    /* SentencePiece (both modes TX_TOK_SPM): tok holds the pieces, ours in
+     * the model's order after the specials; the model does the tokenizing */
+    struct tx_spm *spm;
+    int *to_spm;       /* [V] the model's id of each of ours (-1: none) */
+    int *from_spm;     /* [the model's size] ours of each of the model's */
+    char *spm_model;   /* [spm_len] the model's bytes, saved with checkpoints */
+    size_t spm_len;
 } tx_vocab;
 
-/* Tokenizes text by the side's mode, writes up to cap ids (unknown tokens
+/* A vocabulary from a SentencePiece model's bytes (copied): ours are
+ * "<pad>" "<bos>" "<eos>" "<unk>" (the model's own, whatever its ids), then
+ * its other pieces in its order; its other control pieces read as UNK.
+ * TX_OK, or TX_EINPUT ("not a SentencePiece model: ...") with v empty. */
+int tx_vocab_from_spm(tx_vocab *v, const char *model, size_t len, tx_err *err);
+/* Trains a SentencePiece model of cfg->vocab_size pieces and cfg->spm_type
+ * from the n sentences (or loads cfg->spm_model when set) into v: the same
+ * sentences and seed give the same model bytes on any machine. TX_OK, or
+ * TX_EINPUT naming the key or file and SentencePiece's reason. */
+int tx_vocab_sentencepiece(tx_vocab *v, const tx_data_config *cfg, const char *const *sentences,
+                           size_t n, tx_err *err);
+
+/* Tokenizes text by the side's mode (SentencePiece: line by line, each
+ * with its line break), writes up to cap ids (unknown tokens
  * become TX_UNK) and returns the number of tokens in text, which may exceed
  * cap (then only the first cap were written). */
 int tx_vocab_encode(const tx_vocab *v, int side, const char *text, int *ids,
@@ -71,7 +95,9 @@ size_t tx_vocab_decode(const tx_vocab *v, int side, const int *ids, int n,
                        char *out, size_t cap);
 /* Serialises v as text for checkpoint metadata: a header line
  * "tapeformer-vocab <src mode> <tgt mode>" then one token per line (ids from
- * TX_NSPECIAL on). Returns a malloc'd string the caller frees. */
+ * TX_NSPECIAL on); SentencePiece: "tapeformer-vocab sentencepiece
+ * sentencepiece" then "model " and the model's bytes in base64 (RFC 4648).
+ * Returns a malloc'd string the caller frees. */
 char *tx_vocab_to_string(const tx_vocab *v);
 /* Parses tx_vocab_to_string's format into v (freed with tx_vocab_free).
  * Returns TX_OK, or TX_EINPUT with "vocabulary:LINE: ..." and v left empty. */
@@ -173,6 +199,10 @@ void tx_data_next_batch(tx_data *d, tx_batch *b, int n, int decoder_only);
 /* b <- n windows of context + 1 tokens starting at tokens + offset[i]. */
 void tx_batch_fill_windows(tx_batch *b, const int *tokens, const size_t *offset, int n,
                            int context);
+/* Token id's text into out (cap bytes, truncated like snprintf), with
+ * SentencePiece's word marker "▁" (U+2581) written as `space`: ' ' to show
+ * the text, '_' for a label. */
+void tx_vocab_show(const tx_vocab *v, int id, char space, char *out, size_t cap);
 /* Characters a token's text holds (its UTF-8 lead bytes): bits per
  * character divide by their sum, comparable across tokenizations. */
 int tx_vocab_chars(const tx_vocab *v, int id);

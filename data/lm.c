@@ -29,10 +29,36 @@ static int read_text(tx_data *d, int side, const char *path, const char **out, t
 
 /* The text's tokens as ids (unknown ones UNK): *n of them, malloc'd. */
 static int *encode_text(const tx_vocab *v, const char *s, size_t *n) {
-    int cap = (int)strlen(s) + 1; /* a token has at least one byte */
-    int *ids = tx_malloc((size_t)cap * sizeof *ids);
-    *n = (size_t)tx_vocab_encode(v, TX_TGT, s, ids, cap);
+    int cap = (int)strlen(s) + 1; /* most tokenizers: a token has a byte or more */
+    int *ids = tx_malloc((size_t)cap * sizeof *ids), k = tx_vocab_encode(v, TX_TGT, s, ids, cap);
+    if (k > cap) { /* a SentencePiece model's normalization may expand the text */
+        ids = tx_realloc(ids, (size_t)k * sizeof *ids);
+        tx_vocab_encode(v, TX_TGT, s, ids, k);
+    }
+    *n = (size_t)k;
     return ids;
+}
+
+/* SentencePiece: a model trained on the lines (each with its break) of the
+ * training text's first `bytes` bytes, or loaded. */
+static int text_spm(tx_data *d, const char *s, size_t bytes, tx_err *err) {
+    size_t n = 0, cap = 1024;
+    const char **lines = tx_malloc(cap * sizeof *lines);
+    char *copy = tx_malloc(2 * bytes + 1), *w = copy; /* each line, NUL-terminated */
+    for (const char *p = s; p < s + bytes;) {
+        const char *nl = memchr(p, '\n', (size_t)(s + bytes - p));
+        size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(s + bytes - p);
+        if (n == cap) lines = tx_realloc(lines, (cap *= 2) * sizeof *lines);
+        lines[n++] = w;
+        memcpy(w, p, len);
+        w += len;
+        *w++ = 0;
+        p += len;
+    }
+    int rc = tx_vocab_sentencepiece(&d->vocab, &d->cfg, lines, n, err);
+    free(lines);
+    free(copy);
+    return rc;
 }
 
 static int too_short(const char *path, const char *what, size_t n, int context, tx_err *err) {
@@ -47,16 +73,20 @@ int tx_text_open(tx_data *d, tx_err *err) {
     int rc = read_text(d, 0, c->train_file, &train, err);
     if (!rc && *c->valid_file) rc = read_text(d, 1, c->valid_file, &valid, err);
     if (rc) return rc;
-    /* the vocabulary: every token of the training file */
+    /* the vocabulary: every token of the training file (SentencePiece: of
+     * its training part, the first 90% unless there is a valid_file) */
+    if (c->tokenize == TX_TOK_SPM &&
+        (rc = text_spm(d, train, valid ? strlen(train) : strlen(train) / 10 * 9, err)))
+        return rc;
     size_t ntok = 0, cap = 1024;
     tx_span *t = tx_malloc(cap * sizeof *t);
     const char *p = train, *tok;
     int len;
-    while (tx_token_next(c->tokenize, &p, &tok, &len)) {
+    while (c->tokenize != TX_TOK_SPM && tx_token_next(c->tokenize, &p, &tok, &len)) {
         if (ntok == cap) t = tx_realloc(t, (cap *= 2) * sizeof *t);
         t[ntok++] = (tx_span){tok, len};
     }
-    tx_vocab_build(&d->vocab, c->tokenize, c->tokenize, t, ntok);
+    if (c->tokenize != TX_TOK_SPM) tx_vocab_build(&d->vocab, c->tokenize, c->tokenize, t, ntok);
     free(t);
     size_t n;
     d->ids[0] = encode_text(&d->vocab, train, &n);

@@ -6,7 +6,7 @@
 
 static const char *const special_names[TX_NSPECIAL] = {"<pad>", "<bos>",
                                                        "<eos>", "<unk>"};
-static const char *const mode_names[] = {"char", "word", "byte"};
+static const char *const mode_names[] = {"char", "word", "byte", "sentencepiece"};
 #define NMODES (int)(sizeof mode_names / sizeof *mode_names)
 
 /* Length of the well-formed UTF-8 sequence at s (at most n bytes), 0 if none.
@@ -104,8 +104,9 @@ void tx_vocab_build(tx_vocab *v, int src_mode, int tgt_mode, tx_span *t,
 void tx_vocab_free(tx_vocab *v) {
     if (v->tok) free(v->tok[0]);
     free(v->tok);
-    v->tok = NULL;
-    v->size = 0;
+    if (v->spm) tx_spm_free(v->spm);
+    free(v->to_spm), free(v->from_spm), free(v->spm_model);
+    memset(v, 0, sizeof *v);
 }
 
 static int lookup(const tx_vocab *v, const char *s, int n) {
@@ -121,8 +122,13 @@ static int lookup(const tx_vocab *v, const char *s, int n) {
     return TX_UNK;
 }
 
+static int spm_encode(const tx_vocab *v, const char *text, int *ids, int cap);
+static int spm_unknown(const tx_vocab *v, const char *text, const char **first, int *first_len);
+static size_t spm_decode(const tx_vocab *v, const int *ids, int n, char *out, size_t cap);
+
 int tx_vocab_encode(const tx_vocab *v, int side, const char *text, int *ids,
                     int cap) {
+    if (v->mode[side] == TX_TOK_SPM) return spm_encode(v, text, ids, cap);
     const char *tok;
     int len, count = 0;
     while (tx_token_next(v->mode[side], &text, &tok, &len)) {
@@ -134,11 +140,20 @@ int tx_vocab_encode(const tx_vocab *v, int side, const char *text, int *ids,
 
 int tx_vocab_unknown(const tx_vocab *v, int side, const char *text, const char **first,
                      int *first_len) {
+    if (v->mode[side] == TX_TOK_SPM) return spm_unknown(v, text, first, first_len);
     const char *tok;
     int len, n = 0;
     while (tx_token_next(v->mode[side], &text, &tok, &len))
         if (lookup(v, tok, len) == TX_UNK && !n++) *first = tok, *first_len = len;
     return n;
+}
+
+void tx_vocab_show(const tx_vocab *v, int id, char space, char *out, size_t cap) {
+    size_t n = 0;
+    for (const char *p = v->tok[id]; *p && n + 1 < cap; p++)
+        if (!strncmp(p, "\xe2\x96\x81", 3)) out[n++] = space, p += 2;
+        else out[n++] = *p;
+    if (cap) out[n] = 0;
 }
 
 int tx_vocab_chars(const tx_vocab *v, int id) {
@@ -162,6 +177,7 @@ static void append(char *out, size_t cap, size_t *len, const char *s) {
 
 size_t tx_vocab_decode(const tx_vocab *v, int side, const int *ids, int n,
                        char *out, size_t cap) {
+    if (v->mode[side] == TX_TOK_SPM) return spm_decode(v, ids, n, out, cap);
     size_t len = 0;
     int words = 0;
     if (cap) *out = 0;
@@ -193,7 +209,10 @@ static int needs_escape(const char *t, size_t i) {
 /* Version 1 writes tokens as they are, one per line; version 2 (used when
  * some token needs it) escapes \\, \n and the bytes needs_escape names as
  * \xHH. */
+static char *spm_to_string(const tx_vocab *v);
+
 char *tx_vocab_to_string(const tx_vocab *v) {
+    if (v->spm) return spm_to_string(v);
     int escape = 0;
     for (int i = TX_NSPECIAL; i < v->size; i++)
         for (size_t j = 0; v->tok[i][j]; j++) escape |= needs_escape(v->tok[i], j);
@@ -244,9 +263,10 @@ static int unescape(const char *p, const char *e, char *out) {
     return n;
 }
 
+static int spm_from_string(tx_vocab *v, const char *s, tx_err *err);
+
 int tx_vocab_from_string(tx_vocab *v, const char *s, tx_err *err) {
-    v->tok = NULL;
-    v->size = 0;
+    memset(v, 0, sizeof *v);
     const char *nl = strchr(s, '\n'), *p = s, *tok;
     int modes[2], len, escaped = !strncmp(s, "tapeformer-vocab2 ", 18);
     if (!nl || (strncmp(s, "tapeformer-vocab ", 17) && !escaped))
@@ -258,7 +278,14 @@ int tx_vocab_from_string(tx_vocab *v, const char *s, tx_err *err) {
         if (!tx_token_next(TX_TOK_WORD, &p, &tok, &len) || p > nl ||
             (modes[side] = mode_of(tok, len)) < 0)
             return tx_error(err, TX_EINPUT,
-                            "vocabulary:1: expected modes 'char', 'word' or 'byte'");
+                            "vocabulary:1: expected modes 'char', 'word', 'byte' or "
+                            "'sentencepiece'");
+    }
+    if (modes[0] == TX_TOK_SPM || modes[1] == TX_TOK_SPM) {
+        if (modes[0] != modes[1] || escaped)
+            return tx_error(err, TX_EINPUT,
+                            "vocabulary:1: expected 'tapeformer-vocab sentencepiece sentencepiece'");
+        return spm_from_string(v, nl + 1, err);
     }
     size_t n = 0, cap = 64;
     tx_span *t = tx_malloc(cap * sizeof *t);
@@ -284,4 +311,184 @@ int tx_vocab_from_string(tx_vocab *v, const char *s, tx_err *err) {
     free(t);
     free(text);
     return TX_OK;
+}
+
+/* ---- SentencePiece vocabularies ------------------------------------------------ */
+
+int tx_vocab_from_spm(tx_vocab *v, const char *model, size_t len, tx_err *err) {
+    memset(v, 0, sizeof *v);
+    tx_spm *m;
+    int rc = tx_spm_load(&m, model, len, err);
+    if (rc) return rc;
+    int S = tx_spm_size(m), special[TX_NSPECIAL];
+    tx_spm_specials(m, &special[TX_UNK], &special[TX_BOS], &special[TX_EOS], &special[TX_PAD]);
+    v->spm = m;
+    v->mode[TX_SRC] = v->mode[TX_TGT] = TX_TOK_SPM;
+    v->from_spm = tx_malloc((size_t)S * sizeof *v->from_spm);
+    v->to_spm = tx_malloc(((size_t)S + TX_NSPECIAL) * sizeof *v->to_spm);
+    size_t bytes = 0;
+    for (int i = 0; i < TX_NSPECIAL; i++) bytes += strlen(special_names[i]) + 1;
+    v->size = TX_NSPECIAL;
+    for (int j = 0; j < S; j++) {
+        v->from_spm[j] = TX_UNK; /* control pieces that are none of ours */
+        for (int i = 0; i < TX_NSPECIAL; i++)
+            if (special[i] == j) v->from_spm[j] = i;
+        if (!tx_spm_is_special(m, j)) {
+            v->from_spm[j] = v->size;
+            v->to_spm[v->size++] = j;
+            bytes += strlen(tx_spm_piece(m, j)) + 1;
+        }
+    }
+    for (int i = 0; i < TX_NSPECIAL; i++) v->to_spm[i] = special[i];
+    v->tok = tx_malloc((size_t)v->size * sizeof *v->tok);
+    char *w = tx_malloc(bytes);
+    for (int i = 0; i < v->size; i++) {
+        v->tok[i] = w;
+        w = stpcpy(w, i < TX_NSPECIAL ? special_names[i] : tx_spm_piece(m, v->to_spm[i])) + 1;
+    }
+    v->spm_model = tx_malloc(len ? len : 1);
+    memcpy(v->spm_model, model, len);
+    v->spm_len = len;
+    return TX_OK;
+}
+
+int tx_vocab_sentencepiece(tx_vocab *v, const tx_data_config *cfg, const char *const *sentences,
+                           size_t n, tx_err *err) {
+    char *model;
+    size_t len;
+    tx_err inner;
+    int rc;
+    if (*cfg->spm_model) {
+        if ((rc = tx_read_file(cfg->spm_model, &model, &len, err))) return rc;
+        rc = tx_vocab_from_spm(v, model, len, &inner);
+        free(model);
+        return rc ? tx_error(err, rc, "%s: %s", cfg->spm_model, inner.msg) : TX_OK;
+    }
+    if (tx_spm_train(sentences, n, cfg->vocab_size, cfg->spm_type, (unsigned)cfg->seed, &model,
+                     &len, &inner))
+        return tx_error(err, TX_EINPUT, "data.vocab_size = %d: %s", cfg->vocab_size, inner.msg);
+    rc = tx_vocab_from_spm(v, model, len, err);
+    free(model);
+    return rc;
+}
+
+/* The text line by line, each line with its break: the sentences the model
+ * was trained on. Ours for the model's ids. */
+static int spm_encode(const tx_vocab *v, const char *text, int *ids, int cap) {
+    int count = 0;
+    char *line = NULL;
+    size_t room = 0;
+    while (*text) {
+        const char *nl = strchr(text, '\n');
+        size_t n = nl ? (size_t)(nl - text) + 1 : strlen(text);
+        if (n + 1 > room) line = tx_realloc(line, room = 2 * n + 1);
+        memcpy(line, text, n);
+        line[n] = 0;
+        int k = tx_spm_encode(v->spm, line, ids ? ids + (count < cap ? count : cap) : NULL,
+                              ids && count < cap ? cap - count : 0);
+        for (int i = count; ids && i < count + k && i < cap; i++) ids[i] = v->from_spm[ids[i]];
+        count += k;
+        text += n;
+    }
+    free(line);
+    return count;
+}
+
+/* Unknown tokens: the UNK ids of the text's encoding; the first one named
+ * by the first code point that encodes to UNK on its own. */
+static int spm_unknown(const tx_vocab *v, const char *text, const char **first, int *first_len) {
+    int n = spm_encode(v, text, NULL, 0), unknown = 0;
+    int *ids = tx_malloc(((size_t)n + 1) * sizeof *ids);
+    spm_encode(v, text, ids, n);
+    for (int i = 0; i < n; i++) unknown += ids[i] == TX_UNK;
+    free(ids);
+    const char *p = text, *tok;
+    int len, one[8];
+    char c[8];
+    while (unknown && tx_token_next(TX_TOK_CHAR, &p, &tok, &len)) {
+        memcpy(c, tok, (size_t)len);
+        c[len] = 0;
+        int k = spm_encode(v, c, one, 8);
+        for (int i = 0; i < k && i < 8; i++)
+            if (one[i] == TX_UNK) {
+                *first = tok, *first_len = len;
+                return unknown;
+            }
+    }
+    if (unknown) *first = text, *first_len = 0;
+    return unknown;
+}
+
+/* PAD and BOS skipped, EOS ends the text, as for the other modes. */
+static size_t spm_decode(const tx_vocab *v, const int *ids, int n, char *out, size_t cap) {
+    int *m = tx_malloc(((size_t)n + 1) * sizeof *m), k = 0;
+    for (int i = 0; i < n && ids[i] != TX_EOS; i++) {
+        TX_ASSERT(ids[i] >= 0 && ids[i] < v->size,
+                  "tx_vocab_decode: id %d outside the vocabulary [0, %d)", ids[i], v->size);
+        if (ids[i] != TX_PAD && ids[i] != TX_BOS) m[k++] = v->to_spm[ids[i]];
+    }
+    size_t len = tx_spm_decode(v->spm, m, k, out, cap);
+    free(m);
+    return len;
+}
+
+/* base64 (RFC 4648, with padding) of the model's bytes */
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *spm_to_string(const tx_vocab *v) {
+    static const char head[] = "tapeformer-vocab sentencepiece sentencepiece\nmodel ";
+    const unsigned char *b = (const unsigned char *)v->spm_model;
+    size_t n = v->spm_len;
+    char *s = tx_malloc(sizeof head + 4 * (n / 3 + 1) + 2), *w = stpcpy(s, head);
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned x = (unsigned)b[i] << 16 | (i + 1 < n ? (unsigned)b[i + 1] << 8 : 0) |
+                     (i + 2 < n ? b[i + 2] : 0);
+        *w++ = b64[x >> 18 & 63];
+        *w++ = b64[x >> 12 & 63];
+        *w++ = i + 1 < n ? b64[x >> 6 & 63] : '=';
+        *w++ = i + 2 < n ? b64[x & 63] : '=';
+    }
+    *w++ = '\n';
+    *w = 0;
+    return s;
+}
+
+static int b64_value(char c) {
+    const char *p = c ? strchr(b64, c) : NULL;
+    return p ? (int)(p - b64) : -1;
+}
+
+/* s: the text after the header line: "model BASE64\n". */
+static int spm_from_string(tx_vocab *v, const char *s, tx_err *err) {
+    const char *e = strchr(s, '\n');
+    if (strncmp(s, "model ", 6) || !e || e[1])
+        return tx_error(err, TX_EINPUT, "vocabulary:2: expected 'model ' and the SentencePiece "
+                                        "model in base64, then the end");
+    s += 6;
+    size_t n = (size_t)(e - s);
+    if (n % 4)
+        return tx_error(err, TX_EINPUT, "vocabulary:2: base64 of %zu characters, expected a "
+                                        "multiple of 4", n);
+    unsigned char *b = tx_malloc(n / 4 * 3 + 1);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int q[4], pad = 0;
+        for (int j = 0; j < 4; j++) {
+            q[j] = b64_value(s[i + j]);
+            if (s[i + j] == '=' && i + 4 == n && j >= 2 && (j == 3 || s[i + 3] == '=')) q[j] = 0, pad++;
+            else if (q[j] < 0 || pad) q[j] = -1;
+        }
+        if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[3] < 0) {
+            free(b);
+            return tx_error(err, TX_EINPUT, "vocabulary:2: byte %zu: not base64", i + 6);
+        }
+        unsigned x = (unsigned)q[0] << 18 | (unsigned)q[1] << 12 | (unsigned)q[2] << 6 | (unsigned)q[3];
+        b[len++] = (unsigned char)(x >> 16);
+        if (pad < 2) b[len++] = (unsigned char)(x >> 8);
+        if (pad < 1) b[len++] = (unsigned char)x;
+    }
+    tx_err inner;
+    int rc = tx_vocab_from_spm(v, (const char *)b, len, &inner);
+    free(b);
+    return rc ? tx_error(err, rc, "vocabulary:2: %s", inner.msg) : TX_OK;
 }

@@ -3,8 +3,11 @@
  * a checkpoint carries. The input is a safetensors file. Properties: no
  * crash; a rejected file gets a one-line message naming it; an accepted one
  * has every tensor's bytes inside the file.
+ * A vocabulary that parses (a SentencePiece one: its model's bytes, in
+ * base64) also encodes and decodes a text.
  * `TX_FUZZ_WRITE_SEED=PATH fuzz_checkpoint` writes a valid checkpoint of the
- * tiny model to PATH (the seed in fuzz/corpus/checkpoint) and exits. */
+ * tiny model to PATH (the seeds in fuzz/corpus/checkpoint) and exits; with
+ * TX_FUZZ_SEED_SPM=1 its vocabulary is a SentencePiece model's. */
 #include "fuzz.h" /* first: it defines _GNU_SOURCE */
 
 #include <string.h>
@@ -32,9 +35,15 @@ static void write_seed(const char *path) {
     tx_vocab v = {.mode = {TX_TOK_WORD, TX_TOK_WORD}, .size = 8};
     char *tok[] = {"<pad>", "<bos>", "<eos>", "<unk>", "1", "2", "3", "4"};
     v.tok = tok;
+    tx_err err;
+    if (getenv("TX_FUZZ_SEED_SPM")) {
+        static const char *const lines[] = {"one two three\n", "一二三 four\n", "two one\n"};
+        c.data.tokenize = TX_TOK_SPM, c.data.vocab_size = 20;
+        if (tx_vocab_sentencepiece(&v, &c.data, lines, 3, &err))
+            fprintf(stderr, "%s\n", err.msg), exit(1);
+    }
     char *vocab = tx_vocab_to_string(&v);
     tx_run_state st = {.step = 3, .data_pos = {1, 2, 3, 4, 0, 5}};
-    tx_err err;
     if (tx_checkpoint_save(path, &params, &opt, &st, &(tx_model_info){cfg, vocab, 5, 6}, &err))
         fprintf(stderr, "%s\n", err.msg), exit(1);
     free(vocab);
@@ -86,7 +95,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tx_config c;
     if (text && tx_config_load_string(&c, text, path, &err)) check_message(path, &err);
     tx_vocab v;
-    if (vocab && tx_vocab_from_string(&v, vocab, &err) == TX_OK) tx_vocab_free(&v);
+    if (vocab && tx_vocab_from_string(&v, vocab, &err) == TX_OK) {
+        int ids[64], n = tx_vocab_encode(&v, TX_SRC, "one two 一二 x\n", ids, 64);
+        char out[256];
+        for (int i = 0; i < n && i < 64; i++) FUZZ_CHECK(ids[i] >= 0 && ids[i] < v.size);
+        tx_vocab_decode(&v, TX_TGT, ids, n < 64 ? n : 64, out, sizeof out);
+        tx_vocab_free(&v);
+    }
     tx_st_free(&f);
     return 0;
 }

@@ -18,7 +18,8 @@
  *            dropout 0.1, positions sinusoidal, tie_embeddings true,
  *            scale_embeddings true, bias true, precision float32, max_len 64
  *   [data]   task copy, symbols 10, min_len 1, max_len 10, train_file and
- *            valid_file empty, tokenize word, context 64, seed 1
+ *            valid_file empty, tokenize word, vocab_size 1000, spm_type
+ *            unigram, spm_model empty, context 64, seed 1
  *   [train]  batch_size 64, steps 2000, eval_every 200, checkpoint_every 1000,
  *            threads 0, seed 1, target_accuracy 0, target_loss 0, accumulate 1,
  *            label_smoothing 0, log_every 50, eval_examples 500
@@ -35,7 +36,8 @@ void tx_config_defaults(tx_config *c) {
         .scale_embeddings = 1, .bias = 1, .max_len = 64};
     c->data = (tx_data_config){.task = TX_TASK_COPY, .symbols = 10,
                                .min_len = 1, .max_len = 10,
-                               .tokenize = TX_TOK_WORD, .context = 64, .seed = 1,
+                               .tokenize = TX_TOK_WORD, .vocab_size = 1000,
+                               .spm_type = TX_SPM_UNIGRAM, .context = 64, .seed = 1,
                                .valid_examples = 500};
     c->train = (tx_train_config){
         .batch_size = 64, .steps = 2000, .eval_every = 200,
@@ -69,7 +71,8 @@ static const char *const activations[] = {"relu", "gelu", NULL};
 static const char *const positions[] = {"sinusoidal", "learned", "none", NULL};
 static const char *const tasks[] = {"copy", "reverse", "sort", "numbers_en",
                                     "numbers_zh", "tsv", "text", NULL};
-static const char *const tokenizers[] = {"char", "word", "byte", NULL};
+static const char *const tokenizers[] = {"char", "word", "byte", "sentencepiece", NULL};
+static const char *const spm_types[] = {"unigram", "bpe", NULL}; /* TX_SPM_UNIGRAM, _BPE */
 static const char *const decays[] = {"all", "matrices", NULL};
 static const char *const precisions[] = {"float32", "bf16", NULL};
 static const char *const optimizers[] = {"adam", "adamw", "sgd", NULL};
@@ -107,6 +110,9 @@ static const key keys[] = {
     PATH(data, train_file),
     PATH(data, valid_file),
     ENUM(data, tokenize, tokenizers),
+    INT(data, vocab_size, TX_NSPECIAL + 1, 1 << 20),
+    ENUM(data, spm_type, spm_types),
+    PATH(data, spm_model),
     INT(data, context, 1, TX_MAX_CONTEXT),
     U64(data, seed),
     INT(train, batch_size, 1, 1 << 20),
@@ -467,11 +473,13 @@ int tx_config_validate(const tx_config *c, tx_err *err) {
     if (d->task == TX_TASK_TEXT && m->kind != TX_DECODER_ONLY)
         return invalid(c, err, "model.kind", "decoder_only for task = text");
     if (d->task == TX_TASK_TEXT && d->tokenize == TX_TOK_WORD)
-        return invalid(c, err, "data.tokenize", "char or byte for task = text");
+        return invalid(c, err, "data.tokenize", "char, byte or sentencepiece for task = text");
     if (d->task == TX_TASK_TSV && d->tokenize == TX_TOK_BYTE)
-        return invalid(c, err, "data.tokenize", "char or word for task = tsv");
+        return invalid(c, err, "data.tokenize", "char, word or sentencepiece for task = tsv");
     if (files && *d->valid_file && access(d->valid_file, R_OK))
         return invalid(c, err, "data.valid_file", "a readable file or nothing");
+    if (d->tokenize == TX_TOK_SPM && *d->spm_model && access(d->spm_model, R_OK))
+        return invalid(c, err, "data.spm_model", "a readable SentencePiece .model file or nothing");
     return TX_OK;
 }
 

@@ -25,7 +25,7 @@ typedef struct tx_train_config {
 } tx_train_config;
 
 /* Every key of every section, for remembering where each was set. */
-#define TX_CONFIG_KEYS 48
+#define TX_CONFIG_KEYS 51
 
 typedef struct tx_config {
     tx_model_config model; /* src_vocab, tgt_vocab: set by the trainer */

@@ -408,6 +408,54 @@ static void check_replay(tx_data *d, int B) {
     tx_batch_free(&b);
 }
 
+/* SentencePiece: a model trained here gives the text back exactly (spaces,
+ * line breaks, Chinese) and is the same bytes when trained twice; through
+ * the vocabulary's string form (checkpoint metadata) it is the same model. */
+START_TEST(test_sentencepiece) {
+    static const char *const lines[] = {
+        "one thousand two hundred four\n", "two hundred  and six\n", "一千二百零四\n",
+        "九百零七 and seven\n", "the cat sat on the mat\n", "四十五\n"};
+    tx_data_config c = config(TX_TASK_TSV);
+    c.tokenize = TX_TOK_SPM, c.vocab_size = 40, c.spm_type = TX_SPM_BPE;
+    tx_vocab v, w, again;
+    tx_err err;
+    ck_assert_int_eq(tx_vocab_sentencepiece(&v, &c, lines, 6, &err), TX_OK);
+    ck_assert_int_eq(tx_vocab_sentencepiece(&again, &c, lines, 6, &err), TX_OK);
+    ck_assert_uint_eq(v.spm_len, again.spm_len);
+    ck_assert(!memcmp(v.spm_model, again.spm_model, v.spm_len));
+    tx_vocab_free(&again);
+    ck_assert_int_eq(v.size, 40);
+    for (int i = 0; i < TX_NSPECIAL; i++) ck_assert_int_eq(v.to_spm[i], i); /* ours, as trained */
+    char *s = tx_vocab_to_string(&v);
+    ck_assert_int_eq(tx_vocab_from_string(&w, s, &err), TX_OK);
+    const char *texts[] = {"一千二百零四", "two hundred  and six\nthe cat", "  九百 the\n四十五\n"};
+    for (int t = 0; t < 3; t++) {
+        int ids[128], n = tx_vocab_encode(&w, TX_SRC, texts[t], ids, 128);
+        ck_assert(n > 0 && n <= (int)strlen(texts[t]));
+        for (int i = 0; i < n; i++) ck_assert(ids[i] >= TX_NSPECIAL && ids[i] < w.size);
+        char out[256];
+        ck_assert_uint_eq(tx_vocab_decode(&w, TX_TGT, ids, n, out, sizeof out), strlen(texts[t]));
+        ck_assert_str_eq(out, texts[t]);
+    }
+    /* a character it never saw: UNK, named */
+    const char *first = NULL;
+    int len = 0, ids[16];
+    ck_assert_int_eq(tx_vocab_unknown(&w, TX_SRC, "cat 猫", &first, &len), 1);
+    ck_assert(len == 3 && !strncmp(first, "猫", 3));
+    ck_assert_int_eq(tx_vocab_encode(&w, TX_SRC, "猫", ids, 16), 1);
+    ck_assert_int_eq(ids[0], TX_UNK);
+    /* too many pieces for the text, and bytes that are no model */
+    c.vocab_size = 5000;
+    ck_assert_int_eq(tx_vocab_sentencepiece(&again, &c, lines, 6, &err), TX_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "data.vocab_size = 5000"));
+    ck_assert_int_eq(tx_vocab_from_spm(&again, "\x0a\x05hello", 7, &err), TX_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "not a SentencePiece model"));
+    free(s);
+    tx_vocab_free(&v);
+    tx_vocab_free(&w);
+}
+END_TEST
+
 START_TEST(test_position) {
     tx_data_config c = config(TX_TASK_SORT);
     tx_data d;
@@ -445,6 +493,7 @@ Suite *suite(void) {
     tcase_add_test(tc, test_tsv_errors);
     tcase_add_test(tc, test_tsv_corpus);
     tcase_add_test(tc, test_vocab);
+    tcase_add_test(tc, test_sentencepiece);
     tcase_add_test(tc, test_position);
     suite_add_tcase(s, tc);
     return s;

@@ -8,10 +8,7 @@ set -u
 
 # A corpus with structure to learn: lines of words from a small set, some
 # with two-byte and three-byte characters.
-awk 'BEGIN { srand(11); split("the cat sat on a mat and dog ran to café über 日本 park", w, " ")
-             for (i = 0; i < 2500; i++) { n = 3 + int(rand() * 6); s = ""
-               for (j = 0; j < n; j++) s = s (j ? " " : "") w[1 + int(rand() * 14)]
-               print s } }' > "$tmp/corpus.txt"
+word_corpus 11 2500 the cat sat on a mat and dog ran to café über 日本 park > "$tmp/corpus.txt"
 cat > "$tmp/text.ini" << EOF
 [model]
 kind = decoder_only
