@@ -12,7 +12,7 @@ CC      := gcc
 CXX     := g++
 PKGS    := check libcjson inih
 DEB_PKGS := gcc g++ make pkg-config check libstb-dev libinih-dev libcjson-dev openmpi-bin \
-            libopenmpi-dev libsentencepiece-dev sentencepiece
+            libopenmpi-dev libsentencepiece-dev sentencepiece help2man man-db
 FUZZ_DEB_PKGS := clang libclang-rt-14-dev
 
 # The fuzzing build (set by `make fuzz`): clang, serial, instrumented.
@@ -72,7 +72,7 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
 FLAGSTAMP := $(BUILD)/.flags
 $(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(NO_MPI)' | cmp -s - $(FLAGSTAMP) 2>/dev/null || echo '$(CC) $(CFLAGS) $(NO_MPI)' > $(FLAGSTAMP))
 
-.PHONY: all deps run test sanitize fuzz fuzz-run clean
+.PHONY: all deps run test sanitize fuzz fuzz-run clean install uninstall
 all: $(BUILD)/tapeformer $(BUILD)/tapeformer64
 
 deps:
@@ -192,3 +192,59 @@ $(CORPORA)/%.txt: configs/make-corpus.sh
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- install --------------------------------------------------------------------
+# `make install PREFIX=DIR` (default /usr/local; DESTDIR for packaging): the
+# static library and a shared one with a soname, the double-precision one
+# (static, for gradient checks: pkg-config tapeformer64), the public headers under
+# include/tapeformer/ (their folders kept; tapeformer.h includes them all),
+# tapeformer.pc, both programs and the man page tapeformer(1). The headers
+# that only the library's own files share (*/internal.h, core/vmath.h) stay.
+PREFIX  ?= /usr/local
+VERSION := $(shell sed -n 's/^\#define TX_VERSION "\(.*\)"/\1/p' core/base.h)
+SONAME  := libtapeformer.so.$(firstword $(subst ., ,$(VERSION)))
+PUBLIC_HDR := tapeformer.h $(filter-out %/internal.h core/vmath.h,$(wildcard $(LIBDIRS:%=%/*.h)))
+OBJPIC  := $(SRC:%.c=$(BUILD)/pic/%.o) $(SRCXX:%.cc=$(BUILD)/pic/%.o)
+LIBS_PRIVATE = $(LDLIBS) $(if $(NO_OMP),,-lgomp) -lpthread
+I       := $(DESTDIR)$(PREFIX)
+# pc NAME,WHICH,LIBS,LIBS_PRIVATE,CFLAGS: tapeformer.pc.in filled in
+pc = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@NAME@|$(1)|' \
+         -e 's|@WHICH@|$(2)|' -e 's|@LIBS@|$(strip $(3))|' -e 's|@LIBS_PRIVATE@|$(strip $(4))|' \
+         -e 's|@CFLAGS@|$(if $(5), $(5))|' tapeformer.pc.in
+
+$(BUILD)/pic/%.o: %.c $(HDR) $(FLAGSTAMP) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC $(if $(filter dist/%,$<),$(MPI_CFLAGS)) -c $< -o $@
+
+$(BUILD)/pic/%.o: %.cc $(HDR) $(FLAGSTAMP) | deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/libtapeformer.so.$(VERSION): $(OBJPIC)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tapeformer.1: $(BUILD)/tapeformer $(BUILD)/tapeformer64 tools/man.sh | deps
+	bash tools/man.sh $(BUILD)/tapeformer > $@.tmp && mv $@.tmp $@
+
+install: all $(BUILD)/libtapeformer.so.$(VERSION) $(BUILD)/tapeformer.1 $(BUILD)/libtapeformer64.a
+	install -d $(I)/bin $(I)/lib/pkgconfig $(I)/include/tapeformer $(I)/share/man/man1
+	install -m 755 $(BUILD)/tapeformer $(BUILD)/tapeformer64 $(I)/bin/
+	install -m 644 $(BUILD)/libtapeformer.a $(I)/lib/
+	install -m 755 $(BUILD)/libtapeformer.so.$(VERSION) $(I)/lib/
+	ln -sf libtapeformer.so.$(VERSION) $(I)/lib/$(SONAME)
+	ln -sf $(SONAME) $(I)/lib/libtapeformer.so
+	for h in $(PUBLIC_HDR); do install -D -m 644 $$h $(I)/include/tapeformer/$$h || exit 1; done
+	install -m 644 $(BUILD)/libtapeformer64.a $(I)/lib/
+	$(call pc,tapeformer,,-ltapeformer,$(LIBS_PRIVATE),) > $(I)/lib/pkgconfig/tapeformer.pc
+	$(call pc,tapeformer64, (tx_real = double: gradcheck; static),-ltapeformer64 \
+	    $(LIBS_PRIVATE),,-DTX_DOUBLE) > $(I)/lib/pkgconfig/tapeformer64.pc
+	install -m 644 $(BUILD)/tapeformer.1 $(I)/share/man/man1/
+	@# the dynamic linker's cache, for the system prefixes it searches
+	@case "$(DESTDIR)$(PREFIX)" in /usr|/usr/local) [ "$$(id -u)" != 0 ] || ldconfig ;; esac
+
+uninstall:
+	rm -f $(I)/bin/tapeformer $(I)/bin/tapeformer64 $(I)/lib/libtapeformer.a \
+	      $(I)/lib/libtapeformer64.a $(I)/lib/pkgconfig/tapeformer64.pc \
+	      $(I)/lib/libtapeformer.so.$(VERSION) $(I)/lib/$(SONAME) $(I)/lib/libtapeformer.so \
+	      $(I)/lib/pkgconfig/tapeformer.pc $(I)/share/man/man1/tapeformer.1
+	rm -rf $(I)/include/tapeformer

@@ -39,8 +39,10 @@ void tx_tape_free(tx_tape *tp);
 
 /* loss must be a one-element tensor with a gradient. Seeds dloss = 1 and runs
  * every node's backward in reverse order, skipping nodes whose output
- * received no gradient. Parameter gradients accumulate (+=), so zero them
- * first unless accumulating micro-batches (tx_optim_step zeroes them). */
+ * received no gradient. Parameter gradients add to what they hold: zero them
+ * first (tx_params_zero_grad), or call tx_params_grad_begin before the
+ * forward pass and tx_params_grad_end after the backward, which spares the
+ * zeroing (some forwards already touch parameter gradients). */
 void tx_tape_backward(tx_tape *tp, tx_tensor *loss);
 
 /* Leaf tensor from the arena: data uninitialised, grad zeroed (and set) if
@@ -57,8 +59,10 @@ void *tx_tape_alloc(tx_tape *tp, size_t bytes);
 size_t tx_tape_mark(const tx_tape *tp);
 void tx_tape_release(tx_tape *tp, size_t mark);
 
-/* For op implementations: output tensor whose grad exists iff recording and
- * any of the (up to 4, NULL-terminated) inputs has a grad; and the node. */
+/* For op implementations: the output tensor, whose grad exists iff the tape
+ * records and any of the inputs a, b, c (unused ones NULL) has a grad; and
+ * the node, recorded after the output's data is computed (detect_anomaly
+ * checks it there). tx_op_record returns NULL when nothing is recorded. */
 tx_tensor *tx_op_output(tx_tape *tp, int ndim, const int *shape,
                         tx_tensor *a, tx_tensor *b, tx_tensor *c);
 tx_node *tx_op_record(tx_tape *tp, const char *op, tx_backward_fn bw,

@@ -56,7 +56,8 @@ void tx_arena_release(tx_arena *a, size_t mark);
 void tx_arena_free(tx_arena *a);
 
 /* ---- parameters --------------------------------------------------------- */
-/* Declare every parameter first (tx_params_new), then tx_params_alloc gives
+/* Start from a zeroed struct (tx_params p = {0}), declare every parameter
+ * (tx_params_new), then tx_params_alloc gives
  * them one block for data and one for gradients, both zeroed. Tensor structs
  * are heap-allocated one by one, so pointers taken at declaration stay valid. */
 enum { TX_INIT_ZERO, TX_INIT_ONE, TX_INIT_XAVIER, TX_INIT_NORMAL };

@@ -47,6 +47,9 @@ typedef struct tx_decoded {
     int *eos;      /* [B] 1 if the row ended with EOS, 0 if it ran out of room */
 } tx_decoded;
 
+/* Every function here runs with tp->no_grad = 1 and tp->training = 0, and
+ * leaves no_grad 0 and training 0: a tape shared with training needs
+ * training = 1 again. */
 /* Decodes every example of b (either layout: encoder-decoder from b->src,
  * decoder-only from the prompt b->tgt_in[0 .. src_len + 1), source and BOS).
  * Runs on tp in no-grad mode, resetting it first and leaving its arena in use

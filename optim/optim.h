@@ -63,7 +63,8 @@ void tx_optim_free(tx_optim *o);
 void tx_optim_step(tx_optim *o, tx_params *p, double lr);
 
 /* Global L2 norm of every gradient, then, as torch.nn.utils.clip_grad_norm_,
- * gradients scaled by max_norm / (norm + 1e-6) when that is below 1. Returns
+ * gradients scaled by max_norm / (norm + 1e-6) when that is below 1 (so
+ * max_norm 0 zeroes them: pass INFINITY to measure without clipping). Returns
  * the norm before clipping. If it is NaN or inf nothing is scaled (torch
  * would turn the gradients into NaN): the caller decides, e.g. skips the step.
  * Summed in a fixed order, so the same bits whatever the thread count. */
