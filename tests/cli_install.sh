@@ -9,7 +9,12 @@
 set -u
 . tests/lib.sh
 prefix="$tmp/prefix"
-mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory "$@" PREFIX="$prefix"; }
+# make exports its command-line variables (make sanitize's SANITIZE=1 and
+# BUILD, NO_OMP=1, ...): drop them, to install the normal build
+mk() {
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SANITIZE -u BUILD -u NO_OMP -u NO_MPI -u FUZZ \
+        make -s --no-print-directory "$@" PREFIX="$prefix"
+}
 check "make install into a fresh prefix" mk install > "$tmp/install.log" 2>&1 || cat "$tmp/install.log"
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 
