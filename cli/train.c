@@ -74,13 +74,16 @@ int tx_cmd_train(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal); /* mpirun passes a Ctrl-C on as SIGTERM */
     rc = tx_train(&cfg, &opts, &err);
-    tx_dist_finalize(&dist);
-    if (rc == TX_EINTERRUPTED) return 130;
-    if (rc && dist.rank == 0) {
+    /* Print before tx_dist_finalize, whose barrier then keeps every other rank
+     * from exiting (and mpirun from ending the job) before the message is
+     * out. */
+    if (rc && rc != TX_EINTERRUPTED && dist.rank == 0) {
         /* End an in-place progress line first. */
         if (isatty(1) && !opts.quiet) putchar('\n');
         fflush(stdout);
         fprintf(stderr, "train: %s\n", err.msg);
     }
+    tx_dist_finalize(&dist);
+    if (rc == TX_EINTERRUPTED) return 130;
     return rc == TX_EIO ? 1 : rc ? 2 : 0;
 }

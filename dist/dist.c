@@ -37,6 +37,9 @@ int tx_dist_init(tx_dist *d, tx_err *err) {
 }
 
 void tx_dist_finalize(const tx_dist *d) {
+    /* MPI_Finalize need not wait for the others: the barrier makes what a
+     * rank printed before this out before any rank can exit. */
+    if (d->size > 1) MPI_Barrier(MPI_COMM_WORLD);
     if (d->mpirun) MPI_Finalize();
 }
 
