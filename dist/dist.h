@@ -16,7 +16,8 @@ typedef struct tx_dist {
 
 /* Joins the job mpirun started (MPI_Init) if the environment says there is
  * one, else sets rank 0 of 1 without touching MPI. TX_EINPUT if started by
- * mpirun but built without MPI. Call once; end with tx_dist_finalize. */
+ * mpirun but built without MPI. Call once; end with tx_dist_finalize, which
+ * waits for every process (print a run's last messages before it). */
 int tx_dist_init(tx_dist *d, tx_err *err);
 void tx_dist_finalize(const tx_dist *d);
 /* Ends every process of the job with this exit code (MPI_Abort). */
