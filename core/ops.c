@@ -322,30 +322,50 @@ tx_tensor *tx_relu(tx_tape *tp, tx_tensor *x) {
 
 /* ==== gelu (exact) ======================================================== */
 
+typedef struct gelu_state {
+    const tx_real *cdf; /* [size of x] Φ(x), kept so backward needs no erf */
+} gelu_state;
+
 static void gelu_backward(tx_node *n) {
-    /* In the forward pass this was y = x·Φ(x), so dy/dx = Φ(x) + x·φ(x). */
+    /* In the forward pass this was y = x·Φ(x), so dy/dx = Φ(x) + x·φ(x) with
+     * φ(x) = e^(−x²/2)/√(2π): one exp per element, Φ(x) as forward left it. */
+    const gelu_state *s = n->saved;
     tx_tensor *x = n->in[0];
-    const tx_real *restrict g = n->out->grad, *restrict xd = x->data;
+    const tx_real *restrict g = n->out->grad, *restrict xd = x->data, *restrict cdf = s->cdf;
     tx_real *restrict dx = x->grad;
-    const tx_real c = (tx_real)M_SQRT1_2, k = (tx_real)(0.5 * M_2_SQRTPI * M_SQRT1_2);
+    const tx_real k = (tx_real)(0.5 * M_2_SQRTPI * M_SQRT1_2);
     int add = tx_grad_add(x);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t i = 0; i < x->size; i++) {
         tx_real v = xd[i];
-        tx_real cdf = (tx_real)0.5 * (1 + tx_erf(v * c));
         tx_real pdf = tx_exp((tx_real)-0.5 * v * v) * k;
-        dx[i] = (add ? dx[i] : 0) + g[i] * (cdf + v * pdf);
+        dx[i] = (add ? dx[i] : 0) + g[i] * (cdf[i] + v * pdf);
     }
+}
+
+static inline tx_real gelu_cdf(tx_real v) {
+    return (tx_real)0.5 * (1 + tx_erf(v * (tx_real)M_SQRT1_2));
 }
 
 tx_tensor *tx_gelu(tx_tape *tp, tx_tensor *x) {
     tx_tensor *out = output_like(tp, x, x, NULL);
-    const tx_real *restrict xd = x->data, c = (tx_real)M_SQRT1_2;
+    const tx_real *restrict xd = x->data;
     tx_real *restrict y = out->data;
+    /* Φ(x) is kept only where a backward pass will read it. */
+    tx_real *restrict cdf = out->grad ? tx_tape_alloc(tp, x->size * sizeof *cdf) : NULL;
+    if (cdf) {
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
-    for (size_t i = 0; i < x->size; i++)
-        y[i] = (tx_real)0.5 * xd[i] * (1 + tx_erf(xd[i] * c));
-    tx_op_record(tp, "gelu", gelu_backward, out, x, NULL, NULL);
+        for (size_t i = 0; i < x->size; i++) {
+            cdf[i] = gelu_cdf(xd[i]);
+            y[i] = xd[i] * cdf[i];
+        }
+    } else {
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
+        for (size_t i = 0; i < x->size; i++) y[i] = xd[i] * gelu_cdf(xd[i]);
+    }
+    tx_node *n = tx_op_record(tp, "gelu", gelu_backward, out, x, NULL, NULL);
+    gelu_state *s = tx_op_save(tp, n, sizeof *s);
+    if (s) s->cdf = cdf;
     return out;
 }
 

@@ -97,7 +97,8 @@ int tx_model_build(tx_model *m, const tx_model_config *cfg, tx_params *p,
 double tx_model_activation_bytes(const tx_model_config *c, int B, int Ts, int Tt) {
     double C = c->d_model, F = c->d_ff, H = c->heads, V = c->tgt_vocab;
     double self = 24 * C + 2 * H * Tt;          /* per position: self-attention block */
-    double ffn = 8 * C + 3 * F;                 /* per position: feed-forward block */
+    /* per position: feed-forward block (GELU keeps Φ(x) for its backward) */
+    double ffn = 8 * C + (c->activation == TX_ACT_GELU ? 4 : 3) * F;
     double elems = B * Tt * (c->decoder_layers * (self + ffn) + 6 * C + 3 * V);
     if (c->kind == TX_ENCODER_DECODER)
         elems += B * Ts * (c->encoder_layers * (24 * C + 2 * H * Ts + ffn) + 6 * C) +
