@@ -226,25 +226,28 @@ $(BUILD)/libtapeformer.so.$(VERSION): $(OBJPIC)
 $(BUILD)/tapeformer.1: $(BUILD)/tapeformer $(BUILD)/tapeformer64 tools/man.sh | deps
 	bash tools/man.sh $(BUILD)/tapeformer > $@.tmp && mv $@.tmp $@
 
-install: all $(BUILD)/libtapeformer.so.$(VERSION) $(BUILD)/tapeformer.1 $(BUILD)/libtapeformer64.a
+# What install puts under $(I): uninstall removes exactly this.
+INSTALLED = bin/tapeformer bin/tapeformer64 lib/libtapeformer.a lib/libtapeformer64.a \
+    lib/libtapeformer.so.$(VERSION) lib/$(SONAME) lib/libtapeformer.so \
+    lib/pkgconfig/tapeformer.pc lib/pkgconfig/tapeformer64.pc share/man/man1/tapeformer.1 \
+    include/tapeformer
+# the dynamic linker's cache, for the system prefixes it searches
+LDCONFIG = case "$(DESTDIR)$(PREFIX)" in /usr|/usr/local) [ "$$(id -u)" != 0 ] || ldconfig ;; esac
+
+install: all $(BUILD)/libtapeformer.so.$(VERSION) $(BUILD)/tapeformer.1
 	install -d $(I)/bin $(I)/lib/pkgconfig $(I)/include/tapeformer $(I)/share/man/man1
 	install -m 755 $(BUILD)/tapeformer $(BUILD)/tapeformer64 $(I)/bin/
-	install -m 644 $(BUILD)/libtapeformer.a $(I)/lib/
+	install -m 644 $(BUILD)/libtapeformer.a $(BUILD)/libtapeformer64.a $(I)/lib/
 	install -m 755 $(BUILD)/libtapeformer.so.$(VERSION) $(I)/lib/
 	ln -sf libtapeformer.so.$(VERSION) $(I)/lib/$(SONAME)
 	ln -sf $(SONAME) $(I)/lib/libtapeformer.so
 	for h in $(PUBLIC_HDR); do install -D -m 644 $$h $(I)/include/tapeformer/$$h || exit 1; done
-	install -m 644 $(BUILD)/libtapeformer64.a $(I)/lib/
 	$(call pc,tapeformer,,-ltapeformer,$(LIBS_PRIVATE),) > $(I)/lib/pkgconfig/tapeformer.pc
 	$(call pc,tapeformer64, (tx_real = double: gradcheck; static),-ltapeformer64 \
 	    $(LIBS_PRIVATE),,-DTX_DOUBLE) > $(I)/lib/pkgconfig/tapeformer64.pc
 	install -m 644 $(BUILD)/tapeformer.1 $(I)/share/man/man1/
-	@# the dynamic linker's cache, for the system prefixes it searches
-	@case "$(DESTDIR)$(PREFIX)" in /usr|/usr/local) [ "$$(id -u)" != 0 ] || ldconfig ;; esac
+	@$(LDCONFIG)
 
 uninstall:
-	rm -f $(I)/bin/tapeformer $(I)/bin/tapeformer64 $(I)/lib/libtapeformer.a \
-	      $(I)/lib/libtapeformer64.a $(I)/lib/pkgconfig/tapeformer64.pc \
-	      $(I)/lib/libtapeformer.so.$(VERSION) $(I)/lib/$(SONAME) $(I)/lib/libtapeformer.so \
-	      $(I)/lib/pkgconfig/tapeformer.pc $(I)/share/man/man1/tapeformer.1
-	rm -rf $(I)/include/tapeformer
+	rm -rf $(addprefix $(I)/,$(INSTALLED))
+	@$(LDCONFIG)

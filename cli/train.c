@@ -49,8 +49,9 @@ int tx_cmd_train(int argc, char **argv) {
         opts.kill_at = strtol(kill, &end, 10);
         opts.kill_in_write = !strncmp(end, ":write", 6);
         end += opts.kill_in_write ? 6 : 0;
-        if (*end == '@') opts.kill_rank = (int)strtol(end + 1, &end, 10);
-        if (opts.kill_at < 1 || *end) {
+        const char *rank = *end == '@' ? end + 1 : NULL;
+        if (rank) opts.kill_rank = (int)strtol(rank, &end, 10);
+        if (opts.kill_at < 1 || *end || end == rank) {
             fprintf(stderr, "train: --kill-at: expected STEP[:write][@RANK], got '%s'\n", kill);
             return 2;
         }

@@ -85,14 +85,16 @@ int tx_read_file(const char *path, char **text, size_t *size, tx_err *err) {
     return TX_OK;
 }
 
-int tx_write_file(const char *path, const void *bytes, size_t n, tx_err *err) {
+int tx_write_with(const char *path, int (*write)(FILE *f, void *ctx), void *ctx, tx_err *err) {
     size_t plen = strlen(path);
     char *tmp = tx_malloc(plen + 5);
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
+    /* Each step runs only if the previous ones succeeded; errno is kept from
+     * the first failure. */
     FILE *f = fopen(tmp, "wb");
     int e = f ? 0 : errno;
-    int ok = f && (n == 0 || fwrite(bytes, 1, n, f) == n) && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int ok = f && write(f, ctx) && fflush(f) == 0 && fsync(fileno(f)) == 0;
     if (f && !ok) e = errno;
     if (f && fclose(f) != 0 && ok) ok = 0, e = errno;
     if (ok && rename(tmp, path) != 0) ok = 0, e = errno;
@@ -100,6 +102,20 @@ int tx_write_file(const char *path, const void *bytes, size_t n, tx_err *err) {
     int rc = ok ? TX_OK : tx_error(err, TX_EIO, "%s: cannot write (via %s): %s", path, tmp, strerror(e));
     free(tmp);
     return rc;
+}
+
+typedef struct bytes_span {
+    const void *p;
+    size_t n;
+} bytes_span;
+
+static int write_bytes(FILE *f, void *ctx) {
+    const bytes_span *b = ctx;
+    return b->n == 0 || fwrite(b->p, 1, b->n, f) == b->n;
+}
+
+int tx_write_file(const char *path, const void *bytes, size_t n, tx_err *err) {
+    return tx_write_with(path, write_bytes, &(bytes_span){bytes, n}, err);
 }
 
 /* ---- random numbers ------------------------------------------------------ */

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* The library's version (major.minor.patch), and as one number. */
 #define TX_VERSION "1.0.0"
@@ -97,6 +98,9 @@ int tx_read_file(const char *path, char **text, size_t *size, tx_err *err);
  * path holds the old file or the new one, never part of one. TX_OK, or
  * TX_EIO ("PATH: cannot write (via PATH.tmp): REASON", no .tmp left). */
 int tx_write_file(const char *path, const void *bytes, size_t n, tx_err *err);
+/* The same with the content made by write(f, ctx), which returns nonzero
+ * when every write succeeded (for content written in parts). */
+int tx_write_with(const char *path, int (*write)(FILE *f, void *ctx), void *ctx, tx_err *err);
 
 /* The median of x[0..n), n > 0; sorts x (timings: the bench, the trainer). */
 double tx_median(double *x, size_t n);

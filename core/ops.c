@@ -353,15 +353,11 @@ tx_tensor *tx_gelu(tx_tape *tp, tx_tensor *x) {
     tx_real *restrict y = out->data;
     /* Φ(x) is kept only where a backward pass will read it. */
     tx_real *restrict cdf = out->grad ? tx_tape_alloc(tp, x->size * sizeof *cdf) : NULL;
-    if (cdf) {
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
-        for (size_t i = 0; i < x->size; i++) {
-            cdf[i] = gelu_cdf(xd[i]);
-            y[i] = xd[i] * cdf[i];
-        }
-    } else {
-#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
-        for (size_t i = 0; i < x->size; i++) y[i] = xd[i] * gelu_cdf(xd[i]);
+    for (size_t i = 0; i < x->size; i++) {
+        tx_real p = gelu_cdf(xd[i]);
+        y[i] = xd[i] * p;
+        if (cdf) cdf[i] = p;
     }
     tx_node *n = tx_op_record(tp, "gelu", gelu_backward, out, x, NULL, NULL);
     gelu_state *s = tx_op_save(tp, n, sizeof *s);

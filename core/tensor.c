@@ -121,10 +121,10 @@ void tx_params_alloc(tx_params *p) {
     size_t off = 0;
     for (int i = 0; i < p->n; i++) {
         p->list[i]->data = p->data + off;
-        p->list[i]->grad = p->grad + off;
         p->list[i]->grad_set = 1; /* gradients accumulate across micro-batches */
         off += p->list[i]->size;
     }
+    tx_params_grad_into(p, NULL);
 }
 
 void tx_params_init(tx_params *p, tx_rng *rng) {

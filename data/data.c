@@ -1,5 +1,6 @@
 /* data.c: the data stream: a task's vocabulary, its held-out validation
  * examples and reproducible training batches. */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -69,6 +70,7 @@ static void generate_valid(tx_data *d) {
 
 static int generated_spm(tx_data *d, tx_err *err) {
     const tx_data_config *c = &d->cfg;
+    if (d->vocab.spm) return TX_OK; /* loaded from spm_model */
     size_t cap = tx_task_text_cap(c);
     char *text = tx_malloc(2 * cap * SPM_SENTENCES);
     const char **s = tx_malloc(2 * SPM_SENTENCES * sizeof *s);
@@ -129,12 +131,30 @@ static const tx_example *next_generated(tx_data *d) {
 
 /* ---- TSV corpora ---------------------------------------------------------- */
 
+/* Every example's ids in one block, each text encoded once. The reader's
+ * token counts size the block; SentencePiece's pieces are known only now
+ * (the reader counted characters, and a text may take more byte pieces),
+ * so the block grows as needed and the examples point into it at the end. */
 static int *encode_all(const tx_vocab *v, tx_example *ex, int n) {
-    size_t total = 0;
-    for (int i = 0; i < n; i++) total += (size_t)(ex[i].src_len + ex[i].tgt_len);
-    int *ids = tx_malloc(total * sizeof *ids), *w = ids;
+    size_t cap = 1, used = 0;
+    for (int i = 0; i < n; i++) cap += (size_t)(ex[i].src_len + ex[i].tgt_len);
+    int *ids = tx_malloc(cap * sizeof *ids);
     for (int i = 0; i < n; i++)
-        w = encode(v, &ex[i], w, ex[i].src_len, ex[i].tgt_len);
+        for (int side = TX_SRC; side <= TX_TGT; side++) {
+            const char *text = side == TX_SRC ? ex[i].src : ex[i].tgt;
+            int room = cap - used < INT_MAX ? (int)(cap - used) : INT_MAX;
+            int k = tx_vocab_encode(v, side, text, ids + used, room);
+            if (k > room) {
+                ids = tx_realloc(ids, (cap = 2 * cap + (size_t)k) * sizeof *ids);
+                tx_vocab_encode(v, side, text, ids + used, k);
+            }
+            *(side == TX_SRC ? &ex[i].src_len : &ex[i].tgt_len) = k;
+            used += (size_t)k;
+        }
+    for (int i = 0, *w = ids; i < n; i++) {
+        ex[i].src_ids = w, w += ex[i].src_len;
+        ex[i].tgt_ids = w, w += ex[i].tgt_len;
+    }
     return ids;
 }
 
@@ -142,6 +162,7 @@ static int *encode_all(const tx_vocab *v, tx_example *ex, int n) {
  * that validation needs no UNK unless it comes from a separate file. */
 static int build_tsv_vocab(tx_data *d, tx_err *err) {
     if (d->cfg.tokenize == TX_TOK_SPM) {
+        if (d->vocab.spm) return TX_OK; /* loaded from spm_model */
         const char **s = tx_malloc(2 * (size_t)d->n_train * sizeof *s);
         for (int i = 0; i < d->n_train; i++) s[2 * i] = d->train[i].src, s[2 * i + 1] = d->train[i].tgt;
         int rc = tx_vocab_sentencepiece(&d->vocab, &d->cfg, s, 2 * (size_t)d->n_train, err);
@@ -162,15 +183,6 @@ static int build_tsv_vocab(tx_data *d, tx_err *err) {
     tx_vocab_build(&d->vocab, mode, mode, t, k);
     free(t);
     return TX_OK;
-}
-
-/* Examples' lengths in the vocabulary's tokens (the TSV reader counts
- * characters when SentencePiece tokenizes; its pieces are known only now). */
-static void count_pieces(const tx_vocab *v, tx_example *ex, int n) {
-    for (int i = 0; v->spm && i < n; i++) {
-        ex[i].src_len = tx_vocab_encode(v, TX_SRC, ex[i].src, NULL, 0);
-        ex[i].tgt_len = tx_vocab_encode(v, TX_TGT, ex[i].tgt, NULL, 0);
-    }
 }
 
 /* Moves the held-out lines of the training file to the validation set: the
@@ -218,13 +230,11 @@ static int open_tsv(tx_data *d, tx_err *err) {
     int rc = tx_tsv_read(c->train_file, c->tokenize, &d->text[0], &d->train,
                          &d->n_train, err);
     if (rc || (rc = build_tsv_vocab(d, err))) return rc;
-    count_pieces(&d->vocab, d->train, d->n_train);
     d->ids[0] = encode_all(&d->vocab, d->train, d->n_train);
     if (*c->valid_file) {
         rc = tx_tsv_read(c->valid_file, c->tokenize, &d->text[1], &d->valid,
                          &d->n_valid, err);
         if (rc) return rc;
-        count_pieces(&d->vocab, d->valid, d->n_valid);
         d->ids[1] = encode_all(&d->vocab, d->valid, d->n_valid);
     } else if ((rc = hold_out(d, err))) {
         return rc;
@@ -253,7 +263,13 @@ int tx_data_open(tx_data *d, const tx_data_config *cfg, tx_err *err) {
               cfg->valid_examples);
     memset(d, 0, sizeof *d);
     d->cfg = *cfg;
-    int rc = is_text(d) ? tx_text_open(d, err) : is_generated(d) ? open_generated(d, err)
+    int rc = TX_OK;
+    /* A SentencePiece model from a file, before the openers, which then
+     * train one only if there is none. */
+    if (cfg->tokenize == TX_TOK_SPM && *cfg->spm_model)
+        rc = tx_vocab_sentencepiece(&d->vocab, cfg, NULL, 0, err);
+    if (!rc)
+        rc = is_text(d) ? tx_text_open(d, err) : is_generated(d) ? open_generated(d, err)
                                                                    : open_tsv(d, err);
     if (rc) tx_data_free(d);
     return rc;

@@ -199,9 +199,9 @@ void tx_data_next_batch(tx_data *d, tx_batch *b, int n, int decoder_only);
 /* b <- n windows of context + 1 tokens starting at tokens + offset[i]. */
 void tx_batch_fill_windows(tx_batch *b, const int *tokens, const size_t *offset, int n,
                            int context);
-/* Token id's text into out (cap bytes, truncated like snprintf), with
- * SentencePiece's word marker "▁" (U+2581) written as `space`: ' ' to show
- * the text, '_' for a label. */
+/* Token id's text into out (cap bytes, truncated like snprintf); in a
+ * SentencePiece vocabulary its word marker "▁" (U+2581) is written as
+ * `space`: ' ' to show the text, '_' for a label. */
 void tx_vocab_show(const tx_vocab *v, int id, char space, char *out, size_t cap);
 /* Characters a token's text holds (its UTF-8 lead bytes): bits per
  * character divide by their sum, comparable across tokenizations. */

@@ -40,8 +40,9 @@ static int *encode_text(const tx_vocab *v, const char *s, size_t *n) {
 }
 
 /* SentencePiece: a model trained on the lines (each with its break) of the
- * training text's first `bytes` bytes, or loaded. */
+ * training text's first `bytes` bytes, unless one was loaded. */
 static int text_spm(tx_data *d, const char *s, size_t bytes, tx_err *err) {
+    if (d->vocab.spm) return TX_OK; /* loaded from spm_model */
     size_t n = 0, cap = 1024;
     const char **lines = tx_malloc(cap * sizeof *lines);
     char *copy = tx_malloc(2 * bytes + 1), *w = copy; /* each line, NUL-terminated */
@@ -61,6 +62,20 @@ static int text_spm(tx_data *d, const char *s, size_t bytes, tx_err *err) {
     return rc;
 }
 
+/* Characters or bytes: every token of the training text. */
+static void text_vocab(tx_data *d, const char *train) {
+    int mode = d->cfg.tokenize, len;
+    size_t ntok = 0, cap = 1024;
+    tx_span *t = tx_malloc(cap * sizeof *t);
+    const char *p = train, *tok;
+    while (tx_token_next(mode, &p, &tok, &len)) {
+        if (ntok == cap) t = tx_realloc(t, (cap *= 2) * sizeof *t);
+        t[ntok++] = (tx_span){tok, len};
+    }
+    tx_vocab_build(&d->vocab, mode, mode, t, ntok);
+    free(t);
+}
+
 static int too_short(const char *path, const char *what, size_t n, int context, tx_err *err) {
     return tx_error(err, TX_EINPUT,
                     "%s: %zu tokens%s, fewer than one window of context + 1 = %d tokens",
@@ -75,19 +90,10 @@ int tx_text_open(tx_data *d, tx_err *err) {
     if (rc) return rc;
     /* the vocabulary: every token of the training file (SentencePiece: of
      * its training part, the first 90% unless there is a valid_file) */
-    if (c->tokenize == TX_TOK_SPM &&
-        (rc = text_spm(d, train, valid ? strlen(train) : strlen(train) / 10 * 9, err)))
+    if (c->tokenize != TX_TOK_SPM)
+        text_vocab(d, train);
+    else if ((rc = text_spm(d, train, valid ? strlen(train) : strlen(train) / 10 * 9, err)))
         return rc;
-    size_t ntok = 0, cap = 1024;
-    tx_span *t = tx_malloc(cap * sizeof *t);
-    const char *p = train, *tok;
-    int len;
-    while (c->tokenize != TX_TOK_SPM && tx_token_next(c->tokenize, &p, &tok, &len)) {
-        if (ntok == cap) t = tx_realloc(t, (cap *= 2) * sizeof *t);
-        t[ntok++] = (tx_span){tok, len};
-    }
-    if (c->tokenize != TX_TOK_SPM) tx_vocab_build(&d->vocab, c->tokenize, c->tokenize, t, ntok);
-    free(t);
     size_t n;
     d->ids[0] = encode_text(&d->vocab, train, &n);
     if (valid) {

@@ -12,6 +12,7 @@ extern "C" {
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -76,29 +77,30 @@ extern "C" int tx_spm_train(const char *const *sentences, size_t n, int vocab_si
         std::string bytes;
         auto st = sentencepiece::SentencePieceTrainer::Train(args, &it, &bytes);
         if (!st.ok()) return fail(err, "SentencePiece training", st.ToString());
-        *model = static_cast<char *>(malloc(bytes.size() ? bytes.size() : 1));
-        if (!*model) return fail(err, "SentencePiece training", "out of memory");
+        *model = static_cast<char *>(tx_malloc(bytes.size() ? bytes.size() : 1));
         memcpy(*model, bytes.data(), bytes.size());
         *len = bytes.size();
         return TX_OK;
     } catch (const std::exception &e) {
         return fail(err, "SentencePiece training", e.what());
+    } catch (...) {
+        return fail(err, "SentencePiece training", "an unknown C++ exception");
     }
 }
 
 extern "C" int tx_spm_load(tx_spm **s, const char *model, size_t len, tx_err *err) {
     *s = nullptr;
     try {
-        auto *p = new tx_spm;
-        auto st = p->proc.LoadFromSerializedProto(std::string(model, len));
-        if (!st.ok() || p->proc.GetPieceSize() < 1) {
-            delete p;
+        std::unique_ptr<tx_spm> p(new tx_spm);
+        auto st = p->proc.LoadFromSerializedProto(absl::string_view(model, len));
+        if (!st.ok() || p->proc.GetPieceSize() < 1)
             return fail(err, "not a SentencePiece model", st.ok() ? "no pieces" : st.ToString());
-        }
-        *s = p;
+        *s = p.release();
         return TX_OK;
     } catch (const std::exception &e) {
         return fail(err, "not a SentencePiece model", e.what());
+    } catch (...) {
+        return fail(err, "not a SentencePiece model", "an unknown C++ exception");
     }
 }
 
@@ -119,11 +121,11 @@ extern "C" void tx_spm_specials(const tx_spm *s, int *unk, int *bos, int *eos, i
     *pad = s->proc.pad_id();
 }
 
-extern "C" int tx_spm_encode(const tx_spm *s, const char *text, int *ids, int cap) {
+extern "C" int tx_spm_encode(const tx_spm *s, const char *text, size_t n, int *ids, int cap) {
     std::vector<int> v;
     try {
-        if (!s->proc.Encode(text, &v).ok()) v.clear();
-    } catch (const std::exception &) {
+        if (!s->proc.Encode(absl::string_view(text, n), &v).ok()) v.clear();
+    } catch (...) {
         v.clear(); // only allocation can throw here; an unencodable text is no text
     }
     for (size_t i = 0; i < v.size() && i < (size_t)cap; i++) ids[i] = v[i];
@@ -134,7 +136,7 @@ extern "C" size_t tx_spm_decode(const tx_spm *s, const int *ids, int n, char *ou
     std::string text;
     try {
         if (!s->proc.Decode(std::vector<int>(ids, ids + n), &text).ok()) text.clear();
-    } catch (const std::exception &) {
+    } catch (...) {
         text.clear();
     }
     if (cap) {

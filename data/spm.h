@@ -43,9 +43,9 @@ int tx_spm_is_special(const tx_spm *s, int id);
 /* The ids of the unknown piece, BOS, EOS and padding (-1: the model has none). */
 void tx_spm_specials(const tx_spm *s, int *unk, int *bos, int *eos, int *pad);
 
-/* Encodes text and writes up to cap of its ids; returns their number, which
- * may exceed cap (then only the first cap were written). */
-int tx_spm_encode(const tx_spm *s, const char *text, int *ids, int cap);
+/* Encodes the n bytes at text and writes up to cap of its ids; returns
+ * their number, which may exceed cap (then only the first cap were written). */
+int tx_spm_encode(const tx_spm *s, const char *text, size_t n, int *ids, int cap);
 /* ids [n] back to text, like snprintf: writes what fits in cap bytes (NUL
  * included, never a cut code point) and returns the full length. */
 size_t tx_spm_decode(const tx_spm *s, const int *ids, int n, char *out, size_t cap);

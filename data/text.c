@@ -150,8 +150,9 @@ int tx_vocab_unknown(const tx_vocab *v, int side, const char *text, const char *
 
 void tx_vocab_show(const tx_vocab *v, int id, char space, char *out, size_t cap) {
     size_t n = 0;
+    int spm = v->mode[TX_TGT] == TX_TOK_SPM; /* only pieces mark spaces with ▁ */
     for (const char *p = v->tok[id]; *p && n + 1 < cap; p++)
-        if (!strncmp(p, "\xe2\x96\x81", 3)) out[n++] = space, p += 2;
+        if (spm && !strncmp(p, "\xe2\x96\x81", 3)) out[n++] = space, p += 2;
         else out[n++] = *p;
     if (cap) out[n] = 0;
 }
@@ -376,21 +377,15 @@ int tx_vocab_sentencepiece(tx_vocab *v, const tx_data_config *cfg, const char *c
  * was trained on. Ours for the model's ids. */
 static int spm_encode(const tx_vocab *v, const char *text, int *ids, int cap) {
     int count = 0;
-    char *line = NULL;
-    size_t room = 0;
     while (*text) {
         const char *nl = strchr(text, '\n');
         size_t n = nl ? (size_t)(nl - text) + 1 : strlen(text);
-        if (n + 1 > room) line = tx_realloc(line, room = 2 * n + 1);
-        memcpy(line, text, n);
-        line[n] = 0;
-        int k = tx_spm_encode(v->spm, line, ids ? ids + (count < cap ? count : cap) : NULL,
+        int k = tx_spm_encode(v->spm, text, n, ids ? ids + (count < cap ? count : cap) : NULL,
                               ids && count < cap ? cap - count : 0);
         for (int i = count; ids && i < count + k && i < cap; i++) ids[i] = v->from_spm[ids[i]];
         count += k;
         text += n;
     }
-    free(line);
     return count;
 }
 

@@ -20,8 +20,6 @@ typedef struct tx_dist {
  * waits for every process (print a run's last messages before it). */
 int tx_dist_init(tx_dist *d, tx_err *err);
 void tx_dist_finalize(const tx_dist *d);
-/* Ends every process of the job with this exit code (MPI_Abort). */
-__attribute__((noreturn)) void tx_dist_abort(const tx_dist *d, int code);
 /* Whether MPI was built in (tapeformer --version says so). */
 int tx_dist_built(void);
 
@@ -37,7 +35,8 @@ void tx_dist_allgatherv_real(const tx_dist *d, const tx_real *mine, tx_real *all
                              const int *counts, const int *displs);
 /* Rank r's n bytes into all[r·n .. r·n + n) on rank 0 only (error messages). */
 void tx_dist_gather_bytes(const tx_dist *d, const void *mine, int n, void *all);
-/* To rank 0 only (the optimizer state for a checkpoint). */
+/* To rank 0 only (the optimizer state for a checkpoint); all is read only
+ * on rank 0, and may be NULL elsewhere. */
 void tx_dist_gatherv_real(const tx_dist *d, const tx_real *mine, tx_real *all,
                           const int *counts, const int *displs);
 /* Every rank sends scounts[q] reals from send + sdispls[q] to rank q and

@@ -41,6 +41,7 @@ int main(void) {
     tx_batch b;
     tx_batch_alloc(&b, 64, data.max_src, data.max_tgt);
 
+    tx_eval_result r = {0}; /* the last evaluation (step 600) decides the exit status */
     for (long step = 1; step <= oc.total_steps; step++) {
         tx_data_next_batch(&data, &b, 64, 0);
         tx_tape_reset(&tp);
@@ -51,15 +52,16 @@ int main(void) {
         tx_clip_grad_norm(&p, 1.0);
         tx_optim_step(&opt, &p, tx_schedule_lr(&oc, mc.d_model, step));
         if (step % 200 == 0) {
-            tx_eval_result r = tx_decode_evaluate(&eval, &model, data.valid, data.n_valid);
+            r = tx_decode_evaluate(&eval, &model, data.valid, data.n_valid);
             printf("step %4ld  loss %.4f  held-out loss %.4f  exact match %.1f%%\n", step,
                    (double)loss->data[0], r.loss, 100 * r.accuracy);
         }
     }
 
     /* Greedy decoding of a few held-out sources. */
-    int n = 5, max_out = data.max_tgt + 1;
-    int *tok = malloc((size_t)n * max_out * sizeof *tok), len[5];
+    enum { n = 5 };
+    int max_out = data.max_tgt + 1, len[n];
+    int *tok = tx_malloc((size_t)n * max_out * sizeof *tok);
     tx_batch_fill(&b, data.valid, n, 0);
     tx_search s = {.max_len = max_out, .beam = 1};
     tx_decode(&eval, &model, &b, &s, &(tx_decoded){.tok = tok, .len = len});
@@ -68,7 +70,6 @@ int main(void) {
         tx_vocab_decode(&data.vocab, TX_TGT, tok + (size_t)i * max_out, len[i], text, sizeof text);
         printf("%-12s -> %s\n", data.valid[i].src, text);
     }
-    tx_eval_result r = tx_decode_evaluate(&eval, &model, data.valid, data.n_valid);
     free(tok);
     tx_batch_free(&b);
     tx_tape_free(&tp);

@@ -31,7 +31,6 @@ static void write_seed(const char *path) {
     tx_config c;
     tx_config_defaults(&c);
     char cfg[1 << 14];
-    tx_config_write(&c, cfg, sizeof cfg);
     tx_vocab v = {.mode = {TX_TOK_WORD, TX_TOK_WORD}, .size = 8};
     char *tok[] = {"<pad>", "<bos>", "<eos>", "<unk>", "1", "2", "3", "4"};
     v.tok = tok;
@@ -42,6 +41,7 @@ static void write_seed(const char *path) {
         if (tx_vocab_sentencepiece(&v, &c.data, lines, 3, &err))
             fprintf(stderr, "%s\n", err.msg), exit(1);
     }
+    tx_config_write(&c, cfg, sizeof cfg); /* after tokenize is set: the seed's own config */
     char *vocab = tx_vocab_to_string(&v);
     tx_run_state st = {.step = 3, .data_pos = {1, 2, 3, 4, 0, 5}};
     if (tx_checkpoint_save(path, &params, &opt, &st, &(tx_model_info){cfg, vocab, 5, 6}, &err))

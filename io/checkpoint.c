@@ -114,15 +114,16 @@ int tx_checkpoint_check(const tx_st_file *f, const char *path,
     return TX_OK;
 }
 
-/* Copies a stored tensor of dtype F32 or F64 and shape `want` into dst. */
+/* Copies elements [lo, hi) of a stored tensor of dtype F32 or F64 and shape
+ * `want` into dst[0 .. hi - lo). */
 static int load_tensor(const tx_st_file *f, const char *path, const char *name,
-                       const tx_tensor *want, tx_real *dst, tx_err *err) {
+                       const tx_tensor *want, size_t lo, size_t hi, tx_real *dst, tx_err *err) {
     const tx_st_tensor *s;
     int rc = find_tensor(f, path, name, want, &s, err);
     if (rc) return rc;
     int is32 = !strcmp(s->dtype, "F32");
     const unsigned char *src = s->data;
-    for (size_t i = 0; i < want->size; i++) {
+    for (size_t i = lo; i < hi; i++) {
         double v;
         if (is32) {
             float x;
@@ -134,7 +135,7 @@ static int load_tensor(const tx_st_file *f, const char *path, const char *name,
         if (!isfinite(v))
             return tx_error(err, TX_EINPUT, "%s: tensor %s: element %zu is %g, expected a finite number",
                             path, name, i, v);
-        dst[i] = (tx_real)v;
+        dst[i - lo] = (tx_real)v;
     }
     return TX_OK;
 }
@@ -155,15 +156,14 @@ int tx_checkpoint_restore(const tx_st_file *f, const char *path, tx_params *p,
                           tx_optim *o, tx_run_state *st, tx_err *err) {
     int rc;
     for (int i = 0; i < p->n; i++)
-        if ((rc = load_tensor(f, path, p->list[i]->name, p->list[i],
+        if ((rc = load_tensor(f, path, p->list[i]->name, p->list[i], 0, p->list[i]->size,
                               p->list[i]->data, err)))
             return rc;
     if (!o) return TX_OK;
-    TX_ASSERT(o->lo == 0 && o->hi == p->size,
-              "tx_checkpoint_restore: the optimizer holds a shard; restore into a whole one");
+    /* a shard's optimizer (several processes) takes its part of the moments */
     tx_tensor flat = {.ndim = 1, .shape = {(int)p->size}, .size = p->size};
-    if ((rc = load_tensor(f, path, "optimizer.exp_avg", &flat, o->m, err)) ||
-        (o->v && (rc = load_tensor(f, path, "optimizer.exp_avg_sq", &flat, o->v, err))) ||
+    if ((rc = load_tensor(f, path, "optimizer.exp_avg", &flat, o->lo, o->hi, o->m, err)) ||
+        (o->v && (rc = load_tensor(f, path, "optimizer.exp_avg_sq", &flat, o->lo, o->hi, o->v, err))) ||
         (rc = parse_long(f, path, "optimizer_step", &o->t, err)) ||
         (rc = parse_long(f, path, "step", &st->step, err)))
         return rc;

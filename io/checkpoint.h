@@ -45,7 +45,7 @@ int tx_checkpoint_check(const tx_st_file *f, const char *path,
 
 /* After tx_st_read: copies every parameter of p (which must be allocated)
  * from f by name, checking shapes and rejecting NaN/inf; then, if o is
- * non-NULL, the optimizer moments and st. Returns TX_OK or TX_EINPUT with
+ * non-NULL, the optimizer moments (of a shard, its part) and st. Returns TX_OK or TX_EINPUT with
  * "PATH: tensor NAME: ..." (p and o may then be partly overwritten). */
 int tx_checkpoint_restore(const tx_st_file *f, const char *path, tx_params *p,
                           tx_optim *o, tx_run_state *st, tx_err *err);

@@ -114,39 +114,29 @@ static int put(FILE *fp, const void *p, size_t n) {
     return n == 0 || fwrite(p, 1, n, fp) == n;
 }
 
-int tx_st_write(const char *path, const tx_st_tensor *t, int n,
-                const char *const *meta, int nmeta_pairs, tx_err *err) {
-    char *json = header_json(t, n, meta, nmeta_pairs);
-    size_t len = strlen(json), padded = (len + 7) & ~(size_t)7;
+/* What tx_st_write writes: the length, the header, its padding, the data. */
+typedef struct st_content {
+    const char *json;
+    const tx_st_tensor *t;
+    int n;
+} st_content;
+
+static int write_content(FILE *fp, void *ctx) {
+    const st_content *c = ctx;
+    size_t len = strlen(c->json), padded = (len + 7) & ~(size_t)7;
     unsigned char head[8];
     for (int i = 0; i < 8; i++)
         head[i] = (unsigned char)((uint64_t)padded >> (8 * i));
     const char spaces[] = "       "; /* padding is at most 7 */
+    int ok = put(fp, head, 8) && put(fp, c->json, len) && put(fp, spaces, padded - len);
+    for (int i = 0; ok && i < c->n; i++) ok = put(fp, c->t[i].data, c->t[i].nbytes);
+    return ok;
+}
 
-    size_t plen = strlen(path);
-    char *tmp = tx_malloc(plen + 5);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-
-    /* Each step runs only if the previous ones succeeded; errno is kept from
-     * the first failure. */
-    int e = 0;
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) e = errno;
-    int ok = fp && put(fp, head, 8) && put(fp, json, len) &&
-             put(fp, spaces, padded - len);
-    for (int i = 0; ok && i < n; i++) ok = put(fp, t[i].data, t[i].nbytes);
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    if (fp && !ok) e = errno;
-    if (fp && fclose(fp) != 0 && ok) ok = 0, e = errno;
-    if (ok && rename(tmp, path) != 0) ok = 0, e = errno;
-    int rc = TX_OK;
-    if (!ok) {
-        if (fp) remove(tmp);
-        rc = tx_error(err, TX_EIO, "%s: cannot write (via %s): %s", path, tmp,
-                      strerror(e));
-    }
-    free(tmp);
+int tx_st_write(const char *path, const tx_st_tensor *t, int n,
+                const char *const *meta, int nmeta_pairs, tx_err *err) {
+    char *json = header_json(t, n, meta, nmeta_pairs);
+    int rc = tx_write_with(path, write_content, &(st_content){json, t, n}, err);
     cJSON_free(json);
     return rc;
 }

@@ -33,7 +33,15 @@ void tx_optim_init_shard(tx_optim *o, const tx_optim_config *cfg, const tx_param
             o->spans[o->nspans++] = (tx_optim_span){at, at + p->list[i]->size, decay};
         at += p->list[i]->size;
     }
-    if (!o->nspans) o->spans[o->nspans++] = (tx_optim_span){0, 0, 1};
+    /* Only the shard's part of each span is updated here: clip them once. */
+    int kept = 0;
+    for (int i = 0; i < o->nspans; i++) {
+        tx_optim_span sp = o->spans[i];
+        sp.lo = sp.lo > lo ? sp.lo : lo;
+        sp.hi = sp.hi < hi ? sp.hi : hi;
+        if (sp.lo < sp.hi) o->spans[kept++] = sp;
+    }
+    o->nspans = kept;
     o->m = tx_calloc(size, sizeof(tx_real));
     if (cfg->name != TX_OPT_SGD) o->v = tx_calloc(size, sizeof(tx_real));
 }
@@ -58,14 +66,14 @@ static void adam_span(const tx_optim *o, tx_params *p, double lr, const tx_optim
     const double shrink = decoupled ? 1 - lr * wd : 1;
     const double step_size = lr / (1 - pow(b1, (double)o->t));
     const double bc2_sqrt = sqrt(1 - pow(b2, (double)o->t));
-    /* restrict: four distinct arrays, which lets the loop vectorise */
-    /* the span's part in the shard; the moments are indexed from the shard */
-    tx_real *restrict w = p->data, *restrict m = o->m - o->lo, *restrict v = o->v - o->lo;
-    const tx_real *restrict dw = p->grad;
-    const ptrdiff_t lo = (ptrdiff_t)(sp->lo > o->lo ? sp->lo : o->lo),
-                    hi = (ptrdiff_t)(sp->hi < o->hi ? sp->hi : o->hi);
-#pragma omp parallel for schedule(static) if (hi > lo && (size_t)(hi - lo) >= TX_PAR_MIN_ELEMS)
-    for (ptrdiff_t i = lo; i < hi; i++) {
+    /* restrict: four distinct arrays, which lets the loop vectorise; the
+     * moments are indexed from the shard's start */
+    const size_t n = sp->hi - sp->lo;
+    tx_real *restrict w = p->data + sp->lo, *restrict m = o->m + (sp->lo - o->lo),
+                      *restrict v = o->v + (sp->lo - o->lo);
+    const tx_real *restrict dw = p->grad + sp->lo;
+#pragma omp parallel for schedule(static) if (n >= TX_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) {
         double wi = (double)w[i] * shrink;
         double g = (double)dw[i] + l2 * wi;
         double mi = b1 * m[i] + (1 - b1) * g;
@@ -80,12 +88,11 @@ static void adam_span(const tx_optim *o, tx_params *p, double lr, const tx_optim
  * where the zeroed buffer makes the first step buf = g as in torch. */
 static void sgd_span(const tx_optim *o, tx_params *p, double lr, const tx_optim_span *sp) {
     const double mom = o->cfg.beta1, wd = sp->decay ? o->cfg.weight_decay : 0;
-    tx_real *restrict w = p->data, *restrict buf = o->m - o->lo;
-    const tx_real *restrict dw = p->grad;
-    const ptrdiff_t lo = (ptrdiff_t)(sp->lo > o->lo ? sp->lo : o->lo),
-                    hi = (ptrdiff_t)(sp->hi < o->hi ? sp->hi : o->hi);
-#pragma omp parallel for schedule(static) if (hi > lo && (size_t)(hi - lo) >= TX_PAR_MIN_ELEMS)
-    for (ptrdiff_t i = lo; i < hi; i++) {
+    const size_t n = sp->hi - sp->lo;
+    tx_real *restrict w = p->data + sp->lo, *restrict buf = o->m + (sp->lo - o->lo);
+    const tx_real *restrict dw = p->grad + sp->lo;
+#pragma omp parallel for schedule(static) if (n >= TX_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) {
         double g = (double)dw[i] + wd * (double)w[i];
         if (mom != 0) {
             g = mom * (double)buf[i] + g;

@@ -40,7 +40,7 @@ typedef struct tx_optim {
                       process's part when several share the work (ZeRO-1) */
     tx_real *m;    /* [hi - lo], element i of the block at m[i - lo] */
     tx_real *v;    /* [hi - lo], NULL for SGD */
-    tx_optim_span *spans; /* [nspans] covering [0, size) in order */
+    tx_optim_span *spans; /* [nspans] covering [lo, hi) in order */
     int nspans;
 } tx_optim;
 

@@ -77,16 +77,7 @@ check "export --spm-model of a SentencePiece checkpoint: exit 0" test $rc -eq 0
 
 # ---- a text model: sample streams text, not pieces ----------------------------------------
 word_corpus 5 1500 the cat sat on a mat and dog ran to park > "$tmp/corpus.txt"
-cat > "$tmp/text.ini" << EOF
-[model]
-kind = decoder_only
-d_model = 32
-heads = 2
-encoder_layers = 0
-decoder_layers = 2
-d_ff = 64
-norm_first = true
-positions = learned
+{ small_gpt_model; cat << EOF; } > "$tmp/text.ini"
 [data]
 task = text
 train_file = corpus.txt

@@ -9,17 +9,8 @@ set -u
 # A corpus with structure to learn: lines of words from a small set, some
 # with two-byte and three-byte characters.
 word_corpus 11 2500 the cat sat on a mat and dog ran to café über 日本 park > "$tmp/corpus.txt"
-cat > "$tmp/text.ini" << EOF
-[model]
-kind = decoder_only
-d_model = 32
-heads = 2
-encoder_layers = 0
-decoder_layers = 2
-d_ff = 64
+{ small_gpt_model; cat << EOF; } > "$tmp/text.ini"
 activation = gelu
-norm_first = true
-positions = learned
 dropout = 0.1
 [data]
 task = text

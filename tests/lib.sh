@@ -27,3 +27,11 @@ word_corpus() {
           for (j = 0; j < n; j++) s = s (j ? " " : "") w[1 + int(rand() * k)]
           print s } }'
 }
+
+# small_gpt_model: the [model] section of a small decoder-only model (2
+# layers of 32, pre-LN, learned positions) for the text-task tests, to
+# stdout; the caller appends its own keys, then further sections.
+small_gpt_model() {
+    printf '%s\n' '[model]' 'kind = decoder_only' 'd_model = 32' 'heads = 2' 'encoder_layers = 0' \
+        'decoder_layers = 2' 'd_ff = 64' 'norm_first = true' 'positions = learned'
+}

@@ -42,5 +42,8 @@ commands=$("$tf" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { 
     echo "mpirun(1), spm_train(1); docs/api.md for the C library (libtapeformer, pkg-config"
     echo "tapeformer)."
 } > "$inc"
+# the version alone: what this build can do (OpenMP, MPI, bf16) is the build
+# machine's, not the page's
 help2man --no-info --name="train and use Transformer models from config files" \
+    --version-string="$("$tf" --version | awk 'NR == 1 { print $2 }')" \
     --section=1 --include="$inc" "$tf"

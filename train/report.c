@@ -70,29 +70,24 @@ static void metrics_row(const trainer *tr) {
  * state, and the gradient exchange's buffers, are per process). */
 void tx_train_announce(trainer *tr) {
     const tx_config *cfg = tr->cfg;
-    int N = tr->dist->size, k = cfg->train.accumulate;
-    double mb = (double)tr->params.size * sizeof(tx_real) / 1e6;
-    double mine[3] = {(double)(tr->opt.hi - tr->opt.lo) * (tr->opt.v ? 2 : 1) * sizeof(tx_real) / 1e6,
-                      N > 1 ? (double)(k / N) * tr->params.size * sizeof(tx_real) / 1e6 : 0,
-                      (double)tr->opt.lo},
-           *all = tx_malloc((size_t)N * 3 * sizeof *all);
-    tx_dist_allgather_double(tr->dist, mine, 3, all);
-    if (tx_train_is_root(tr) && !tr->opts->quiet) {
-        int T = tx_get_threads();
-        printf("tapeformer: training %s (%s), %d process%s x %d thread%s, %zu parameters\n",
-               cfg->name, cfg->model.kind == TX_DECODER_ONLY ? "decoder-only" : "encoder-decoder",
-               N, N > 1 ? "es" : "", T, T > 1 ? "s" : "", tr->params.size);
-        if (N == 1)
-            printf("memory: parameters %.2f MB, gradients %.2f MB, optimizer %.2f MB\n", mb, mb,
-                   all[0]);
-        for (int r = 0; N > 1 && r < N; r++)
-            printf("memory of rank %d: parameters %.2f MB, gradients %.2f MB, optimizer %.2f MB "
-                   "(its shard of elements from %.0f), gradient exchange %.2f MB out and in\n",
-                   r, mb, mb, all[3 * r], all[3 * r + 2], 2 * all[3 * r + 1]);
-        if (tr->start) printf("resumed from %s at step %ld\n", tr->ckpt, tr->start);
-        fflush(stdout);
-    }
-    free(all);
+    if (!tx_train_is_root(tr) || tr->opts->quiet) return;
+    int N = tr->dist->size, k = cfg->train.accumulate, T = tx_get_threads();
+    /* every rank's figures follow from the shards, which every rank knows */
+    const double MB = sizeof(tx_real) / 1e6, mb = (double)tr->params.size * MB;
+    const int moments = tr->opt.v ? 2 : 1;
+    printf("tapeformer: training %s (%s), %d process%s x %d thread%s, %zu parameters\n",
+           cfg->name, cfg->model.kind == TX_DECODER_ONLY ? "decoder-only" : "encoder-decoder",
+           N, N > 1 ? "es" : "", T, T > 1 ? "s" : "", tr->params.size);
+    if (N == 1)
+        printf("memory: parameters %.2f MB, gradients %.2f MB, optimizer %.2f MB\n", mb, mb,
+               moments * mb);
+    for (int r = 0; N > 1 && r < N; r++)
+        printf("memory of rank %d: parameters %.2f MB, gradients %.2f MB, optimizer %.2f MB "
+               "(its shard of elements from %d), gradient exchange %.2f MB out and in\n",
+               r, mb, mb, moments * tr->elem_count[r] * MB, tr->elem_displ[r],
+               2 * (k / N) * mb);
+    if (tr->start) printf("resumed from %s at step %ld\n", tr->ckpt, tr->start);
+    fflush(stdout);
 }
 
 static void progress(const trainer *tr, int log) {

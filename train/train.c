@@ -5,6 +5,7 @@
  * a run resumed from a checkpoint continues bit for bit. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,18 +113,8 @@ static int resume(trainer *tr, tx_err *err) {
     if (access(tr->ckpt, F_OK))
         return tx_error(err, TX_EINPUT, "%s: no checkpoint to resume from", tr->ckpt);
     if ((rc = tx_st_read(tr->ckpt, &f, err))) return rc;
-    /* the whole optimizer state, of which this process keeps its shard */
-    tx_optim whole;
-    tx_optim_init(&whole, &tr->opt.cfg, &tr->params);
-    rc = tx_checkpoint_restore(&f, tr->ckpt, &tr->params, &whole, &st, err);
+    rc = tx_checkpoint_restore(&f, tr->ckpt, &tr->params, &tr->opt, &st, err);
     tx_st_free(&f);
-    if (!rc) {
-        size_t n = tr->opt.hi - tr->opt.lo;
-        memcpy(tr->opt.m, whole.m + tr->opt.lo, n * sizeof(tx_real));
-        if (whole.v) memcpy(tr->opt.v, whole.v + tr->opt.lo, n * sizeof(tx_real));
-        tr->opt.t = whole.t;
-    }
-    tx_optim_free(&whole);
     if (rc) return rc;
     if ((rc = tx_data_set_pos(&tr->data, st.data_pos, &inner)))
         return tx_error(err, rc, "%s: %s", tr->ckpt, inner.msg);
@@ -211,6 +202,13 @@ static int setup(trainer *tr, tx_err *err) {
     if ((rc = tx_model_build(&tr->model, &mc, &tr->params, err)) ||
         (rc = check_memory(tr, &mc, err)))
         return rc;
+    if (tr->dist->size > 1 &&
+        (double)(cfg->train.accumulate / tr->dist->size) * (double)tr->params.size > INT_MAX)
+        return tx_error(err, TX_EINPUT,
+                        "%s: %zu parameters x %d micro-batches per process exceed what one "
+                        "MPI exchange can count (%d elements); use fewer micro-batches per process",
+                        cfg->source, tr->params.size, cfg->train.accumulate / tr->dist->size,
+                        INT_MAX);
     tx_params_alloc(&tr->params);
     tx_rng rng;
     tx_rng_seed(&rng, cfg->train.seed);
@@ -431,11 +429,16 @@ static int checkpoint(trainer *tr, tx_err *err) {
         return TX_OK;
     tx_optim whole = tr->opt, *o = &tr->opt;
     if (tr->dist->size > 1) {
+        /* the moments gathered on rank 0, which alone writes (the others
+         * pass no buffer: a gather fills only the root's) */
+        int root = tx_train_is_root(tr);
+        size_t bytes = whole.size * sizeof(tx_real);
         whole.lo = 0, whole.hi = whole.size;
-        whole.m = tx_malloc(whole.size * sizeof(tx_real));
-        whole.v = tr->opt.v ? tx_malloc(whole.size * sizeof(tx_real)) : NULL;
+        whole.m = root ? tx_malloc(bytes) : NULL;
+        whole.v = root && tr->opt.v ? tx_malloc(bytes) : NULL;
         tx_dist_gatherv_real(tr->dist, tr->opt.m, whole.m, tr->elem_count, tr->elem_displ);
-        if (whole.v) tx_dist_gatherv_real(tr->dist, tr->opt.v, whole.v, tr->elem_count, tr->elem_displ);
+        if (tr->opt.v)
+            tx_dist_gatherv_real(tr->dist, tr->opt.v, whole.v, tr->elem_count, tr->elem_displ);
         o = &whole;
     }
     int rc = TX_OK;
