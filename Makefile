@@ -23,7 +23,9 @@ NO_OMP  := 1
 BUILD   ?= build/fuzz
 endif
 
-CFLAGS  := -O3 -march=native -std=gnu11 -Wall -Wextra -I.
+# -fno-math-errno: nothing reads errno after sqrt, so loops that call it vectorise
+# (AdamW's update ran one element at a time, 9% of a small model's step).
+CFLAGS  := -O3 -march=native -std=gnu11 -fno-math-errno -Wall -Wextra -I.
 ifdef NO_OMP
 CFLAGS  += -Wno-unknown-pragmas
 else

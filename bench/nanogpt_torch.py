@@ -3,7 +3,7 @@
 corpus, so its wall time and validation loss can be compared with our C
 trainer. Written from the recipe's description, not from nanoGPT's source.
 
-Usage: /usr/bin/python3 bench/nanogpt_torch.py CORPUS THREADS [STEPS] [VALID_WINDOWS]
+Usage: /usr/bin/python3 bench/nanogpt_torch.py CORPUS THREADS [STEPS] [VALID_WINDOWS] [PRECISION]
 Prints the periodic evaluations on stderr ("step IT: train L, val L") and one
 line on stdout: "train seconds S steps N val_loss L bpc B params P".
 
@@ -23,11 +23,15 @@ Settings:
 - batches: 12 random windows of 64 from train (Generator seeded 1337).
 - evaluation (timed, as nanoGPT does): at it % 250 == 0 and at the end, mean
   loss of 20 random train and 20 random val batches (Generator seeded 2024).
+- precision: float32 (default, nanoGPT's CPU setting) or bf16: the forward
+  passes and losses under torch.autocast("cpu", dtype=torch.bfloat16), as
+  nanoGPT does on GPUs; the weights and AdamW stay float32.
 - train seconds: from the start of the loop to the end of the last evaluation.
 - val_loss (untimed): mean cross-entropy over the targets of the fixed
   windows val[64k : 64k+65], k < VALID_WINDOWS (default 1000, capped at
   (len(val)-1)//64), comparable with our trainer; bpc = val_loss / ln 2.
 - params: number of parameters, the tied embedding counted once."""
+import contextlib
 import math
 import sys
 import time
@@ -192,8 +196,12 @@ def fixed_valid_loss(model, val, windows):
     return total / (windows * BLOCK)
 
 
-def main(path, threads, steps=2000, valid_windows=1000):
+def main(path, threads, steps=2000, valid_windows=1000, precision="float32"):
+    if precision not in ("float32", "bf16"):
+        sys.exit(__doc__)
     torch.set_num_threads(threads)
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" \
+        else contextlib.nullcontext
     data, vocab = load(path)
     n = len(data)
     train, val = data[:n * 9 // 10], data[n * 9 // 10:]
@@ -210,22 +218,26 @@ def main(path, threads, steps=2000, valid_windows=1000):
         for g in opt.param_groups:
             g["lr"] = lr
         if it % EVAL_INTERVAL == 0:
-            report(model, it, (train, val), eval_gen)
-        loss = loss_of(model, *get_batch(train, batch_gen))
+            with autocast():
+                report(model, it, (train, val), eval_gen)
+        with autocast():
+            loss = loss_of(model, *get_batch(train, batch_gen))
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-    report(model, steps, (train, val), eval_gen)  # nanoGPT's eval at iter max_iters
+    with autocast():
+        report(model, steps, (train, val), eval_gen)  # nanoGPT's eval at iter max_iters
     seconds = time.perf_counter() - t0
 
-    vl = fixed_valid_loss(model, val, windows)
+    with autocast():
+        vl = fixed_valid_loss(model, val, windows)
     n_params = sum(p.numel() for p in model.parameters())  # parameters() dedups the tie
     print(f"train seconds {seconds:.1f} steps {steps} val_loss {vl:.4f} "
           f"bpc {vl / math.log(2):.4f} params {n_params}")
 
 
 if __name__ == "__main__":
-    if not 3 <= len(sys.argv) <= 5:
+    if not 3 <= len(sys.argv) <= 6:
         sys.exit(__doc__)
-    main(sys.argv[1], *(int(a) for a in sys.argv[2:]))
+    main(sys.argv[1], *(int(a) for a in sys.argv[2:5]), *sys.argv[5:])

@@ -258,18 +258,29 @@ def bench_nanogpt(binary):
     config = os.path.join(HERE, "..", "configs", "fortunes.ini")
     corpus = os.path.join(HERE, "..", "build", "corpora", "fortunes.txt")
     out_dir = os.path.join(os.path.dirname(binary), "bench-fortunes")
-    print("nanoGPT's CPU baby GPT recipe on the fortunes corpus, 2000 steps; validation loss")
-    print("on the first 1000 windows of 64 of the last 10%; wall time includes the periodic")
-    print(f"validations; {LM_ROUNDS} alternating runs each")
+    # the twin's final loss windows, val[64k : 64k+65] for k < 1000 (val: the
+    # code points from n*9//10 on, as both split), as a text file `eval --data`
+    # reads window by window
+    with open(corpus, encoding="utf-8", newline="") as f:
+        text = f.read()
+    windows = os.path.join(out_dir, "valid-1000-windows.txt")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(windows, "w", encoding="utf-8", newline="") as f:
+        f.write(text[len(text) * 9 // 10:][:1000 * 64 + 1])
+    print("nanoGPT's CPU baby GPT recipe on the fortunes corpus, 2000 steps; wall time includes")
+    print("the periodic validations (480 windows each, as many as nanoGPT's 20 + 20 batches of")
+    print("12); the final validation loss, untimed for both, on the first 1000 windows of 64 of")
+    print(f"the last 10%; {LM_ROUNDS} alternating runs each")
     ours, torch = [], []
     for _ in range(LM_ROUNDS):
         t0 = time.perf_counter()
         subprocess.run([tapeformer, "train", config, "--set", f"output.dir={out_dir}", "--quiet"],
                        env=env(OMP_NUM_THREADS=2), check=True)
         secs = time.perf_counter() - t0
-        with open(os.path.join(out_dir, "metrics.csv")) as f:
-            loss = [r.split(",")[5] for r in f.read().split()[1:] if r.split(",")[5]][-1]
-        ours.append((secs, float(loss)))
+        out = subprocess.run([tapeformer, "eval", os.path.join(out_dir, "checkpoint.safetensors"),
+                              "--data", windows], env=env(OMP_NUM_THREADS=2), check=True,
+                             capture_output=True, text=True).stdout.split()
+        ours.append((secs, float(out[1])))
         out = subprocess.run([PY, os.path.join(HERE, "nanogpt_torch.py"), corpus, "2", "2000", "1000"],
                              env=env(OMP_NUM_THREADS=2, OPENBLAS_NUM_THREADS=1), check=True,
                              capture_output=True, text=True).stdout.split()

@@ -14,7 +14,8 @@ typedef struct tx_span {
     int n;
 } tx_span;
 
-/* v from the tokens t [n] (duplicates allowed, t gets sorted). */
+/* v from the tokens t [n] (duplicates allowed; t is reordered: its first
+ * entries become the distinct tokens, sorted). */
 void tx_vocab_build(tx_vocab *v, int src_mode, int tgt_mode, tx_span *t,
                     size_t n);
 

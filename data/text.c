@@ -1,5 +1,7 @@
 /* text.c: UTF-8 validation, the tokenizer and the shared vocabulary. */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -72,16 +74,46 @@ static int span_qsort_cmp(const void *a, const void *b) {
     return span_cmp(x->s, x->n, y->s, y->n);
 }
 
+static size_t span_hash(const tx_span *t) { /* FNV-1a */
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < t->n; i++) h = (h ^ (unsigned char)t->s[i]) * 16777619u;
+    return h;
+}
+
+/* Moves the first of each distinct span to the front of t, in order, and
+ * returns how many there are: one pass with a hash set (slots hold index + 1,
+ * doubled when half full), where sorting the millions of a corpus's tokens
+ * took most of a text run's start-up. */
+static size_t span_unique(tx_span *t, size_t n) {
+    size_t cap = 1024, kept = 0;
+    size_t *slot = tx_calloc(cap, sizeof *slot);
+    for (size_t i = 0; i < n; i++) {
+        size_t h = span_hash(&t[i]) & (cap - 1);
+        while (slot[h] && span_qsort_cmp(&t[slot[h] - 1], &t[i])) h = (h + 1) & (cap - 1);
+        if (slot[h]) continue;
+        t[kept] = t[i];
+        slot[h] = ++kept;
+        if (2 * kept < cap) continue;
+        free(slot);
+        slot = tx_calloc(cap *= 2, sizeof *slot);
+        for (size_t j = 0; j < kept; j++) {
+            size_t g = span_hash(&t[j]) & (cap - 1);
+            while (slot[g]) g = (g + 1) & (cap - 1);
+            slot[g] = j + 1;
+        }
+    }
+    free(slot);
+    return kept;
+}
+
 /* All strings live in one block that tok[0] points at. */
 void tx_vocab_build(tx_vocab *v, int src_mode, int tgt_mode, tx_span *t,
                     size_t n) {
-    qsort(t, n, sizeof *t, span_qsort_cmp);
-    size_t unique = 0, bytes = 0;
-    for (int i = 0; i < TX_NSPECIAL; i++) bytes += strlen(special_names[i]) + 1;
-    for (size_t i = 0; i < n; i++)
-        if (i == 0 || span_qsort_cmp(&t[i - 1], &t[i]))
-            unique++, bytes += (size_t)t[i].n + 1;
+    size_t unique = span_unique(t, n), bytes = 0;
     TX_ASSERT(unique < (size_t)1 << 30, "tx_vocab_build: %zu tokens", unique);
+    qsort(t, unique, sizeof *t, span_qsort_cmp);
+    for (int i = 0; i < TX_NSPECIAL; i++) bytes += strlen(special_names[i]) + 1;
+    for (size_t i = 0; i < unique; i++) bytes += (size_t)t[i].n + 1;
     v->mode[TX_SRC] = src_mode;
     v->mode[TX_TGT] = tgt_mode;
     v->size = TX_NSPECIAL + (int)unique;
@@ -92,8 +124,7 @@ void tx_vocab_build(tx_vocab *v, int src_mode, int tgt_mode, tx_span *t,
         v->tok[k++] = w;
         w = stpcpy(w, special_names[i]) + 1;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0 && !span_qsort_cmp(&t[i - 1], &t[i])) continue;
+    for (size_t i = 0; i < unique; i++) {
         v->tok[k++] = w;
         memcpy(w, t[i].s, (size_t)t[i].n);
         w[t[i].n] = 0;

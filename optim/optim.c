@@ -118,14 +118,21 @@ void tx_optim_step(tx_optim *o, tx_params *p, double lr) {
  * whatever the thread count, and whatever processes hold the chunks. */
 size_t tx_norm_chunk(size_t size) { return (size + TX_NORM_CHUNKS - 1) / TX_NORM_CHUNKS; }
 
+#define SQ_LANES 32
 void tx_grad_sq_chunks(const tx_params *p, int c0, int c1, double *sq) {
     const size_t n = p->size, chunk = tx_norm_chunk(n);
     const tx_real *g = p->grad;
 #pragma omp parallel for schedule(static) if (n >= TX_PAR_MIN_ELEMS)
     for (int c = c0; c < c1; c++) {
-        size_t lo = (size_t)c * chunk, hi = lo + chunk < n ? lo + chunk : n;
-        double s = 0;
-        for (size_t i = lo; i < hi; i++) s += (double)g[i] * (double)g[i];
+        size_t lo = (size_t)c * chunk, hi = lo + chunk < n ? lo + chunk : n, i = lo;
+        /* SQ_LANES running sums, element i into sum (i - lo) mod SQ_LANES,
+         * then added in lane order: a fixed order that vectorises, where one
+         * running sum waited on every add */
+        double lane[SQ_LANES] = {0}, s = 0;
+        for (; i + SQ_LANES <= hi; i += SQ_LANES)
+            for (int l = 0; l < SQ_LANES; l++) lane[l] += (double)g[i + l] * (double)g[i + l];
+        for (int l = 0; i < hi; i++, l++) lane[l] += (double)g[i] * (double)g[i];
+        for (int l = 0; l < SQ_LANES; l++) s += lane[l];
         sq[c - c0] = s;
     }
 }

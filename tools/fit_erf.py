@@ -10,14 +10,17 @@ fits it well. What matters in use is the absolute error of erf, that is
 erfc(z) * |P(t) - P*(t)|, so P is fitted to minimise the largest weighted
 error over a dense grid: Lawson's iteration, weighted least squares whose
 weights grow where the error is largest, converging to the minimax fit.
-P is a sum of Chebyshev polynomials in u = 2t - 1, which C evaluates by
-Clenshaw's recurrence: in float, the same polynomial in powers of t loses
-ten times more to cancellation (terms up to 17 in size summing to about 1).
+P is fitted as a sum of Chebyshev polynomials in u = 2t - 1 and evaluated
+in powers of u, not of t: in float the powers of t lose ten times more to
+cancellation (terms up to 17 in size summing to about 1), those of u have
+terms below 1. C evaluates them by Estrin's scheme, whose chain of
+dependent operations is four multiply-adds deep (Clenshaw's recurrence on
+the Chebyshev sum is eighteen, and GELU's loop waited on it).
 
-Run: python3 tools/fit_erf.py   prints the coefficients c0..c9 and the
-largest absolute error on erf, of the fit in double and of the float
-evaluation (emulated with rounding after every operation); core/vmath.h
-holds them.
+Run: python3 tools/fit_erf.py   prints the coefficients a0..a9 of P in
+powers of u and the largest absolute error on erf, of the fit in double
+and of the float evaluation (emulated with rounding after every
+operation); core/vmath.h holds them.
 """
 import math
 import struct
@@ -85,24 +88,41 @@ def f32(x):
     return struct.unpack('f', struct.pack('f', x))[0]
 
 
-def erf_float(x, coef):
-    """erf as core/vmath.h computes it, rounding to float after each step."""
+def power(coef):
+    """The Chebyshev sum sum c_k T_k(u) as coefficients of u^0..u^n."""
+    n = len(coef)
+    tk = [[1.0] + [0.0] * (n - 1), [0.0, 1.0] + [0.0] * (n - 2)]
+    while len(tk) < n:  # T_k+1 = 2u T_k - T_k-1
+        tk.append([2 * (tk[-1][j - 1] if j else 0.0) - tk[-2][j] for j in range(n)])
+    return [sum(c * t[j] for c, t in zip(coef, tk)) for j in range(n)]
+
+
+def fma32(a, b, c):
+    return f32(a * b + c)  # the product is exact in double, as in a float FMA
+
+
+def erf_float(x, a):
+    """erf as core/vmath.h computes it, rounding to float after each step:
+    P(u) by Estrin's scheme from the float coefficients a."""
+    a = [f32(c) for c in a]
     z = abs(x)
     t = f32(1 / f32(1 + f32(0.5 * z)))
     u = f32(f32(2 * t) - 1)
-    b1 = b2 = 0.0
-    for c in reversed(coef[1:]):
-        b1, b2 = f32(f32(f32(f32(2 * u) * b1) - b2) + f32(c)), b1
-    p = f32(f32(f32(u * b1) - b2) + f32(coef[0]))
-    e = f32(1 - f32(t * f32(math.exp(f32(p - f32(z * z))))))
+    u2 = f32(u * u)
+    u4 = f32(u2 * u2)
+    p = [fma32(a[j + 1], u, a[j]) for j in range(0, 10, 2)]
+    q03, q47 = fma32(p[1], u2, p[0]), fma32(p[3], u2, p[2])
+    P = fma32(fma32(p[4], u4, q47), u4, q03)
+    e = f32(1 - f32(t * f32(math.exp(f32(P - f32(z * z))))))
     return -e if x < 0 else e
 
 
 if __name__ == '__main__':
     coef, err = fit()
+    a = power(coef)
     xs = [f32(-7 + 14 * i / 99999) for i in range(100000)]
-    worst = max(abs(erf_float(x, coef) - math.erf(x)) for x in xs)
+    worst = max(abs(erf_float(x, a) - math.erf(x)) for x in xs)
     print('degree %d: largest |erf error| %.3g (fit, double), %.3g (float evaluation)'
           % (DEGREE, err, worst))
-    for k, c in enumerate(coef):
-        print('c%d = %.10e' % (k, c))
+    for k, c in enumerate(a):
+        print('a%d = %.10e' % (k, c))
