@@ -927,7 +927,29 @@ tx_tensor *tx_mean(tx_tape *tp, tx_tensor *x) {
 /* Per (batch item, head): S = s·q·kᵀ + mask, P = softmax(S), then with
  * attention dropout (training, p > 0) P' = P ⊙ m/(1−p), m the keep mask
  * drawn from the tape's stream (element by element, as tx_dropout), else
- * P' = P; O = P'·v. */
+ * P' = P; O = P'·v. The heads are read and written where they lie: in
+ * [B, H, T, D] (tx_attention), side by side in [B, T, H·D] as a linear
+ * layer makes them (tx_attention_heads: no permuted copies), or in a
+ * cache. */
+
+/* Where head h of batch item b starts (b·bs + h·hs) and the stride from one
+ * time step to the next (ld), in a tensor's data and its gradient alike. */
+typedef struct heads_view {
+    size_t bs, hs;
+    int ld;
+} heads_view;
+
+static heads_view heads_bhtd(int H, int T, int D) {
+    return (heads_view){(size_t)H * T * D, (size_t)T * D, D};
+}
+
+static heads_view heads_bthd(int H, int T, int D) {
+    return (heads_view){(size_t)T * H * D, (size_t)D, H * D};
+}
+
+static size_t heads_at(heads_view v, int t, int H) {
+    return (size_t)(t / H) * v.bs + (size_t)(t % H) * v.hs;
+}
 
 typedef struct attention_state {
     const tx_tensor *P; /* [B, H, Tq, Tk] probabilities (the `probs` tensor) */
@@ -936,6 +958,8 @@ typedef struct attention_state {
     tx_real scale;
     uint64_t key;       /* dropout stream */
     double p;           /* dropout probability, 0: none */
+    int H, D;
+    heads_view qv, kv;  /* q and the output; k and v */
 } attention_state;
 
 static void attention_backward(tx_node *n) {
@@ -946,8 +970,8 @@ static void attention_backward(tx_node *n) {
     const attention_state *st = n->saved;
     tx_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
     const tx_tensor *P = st->P;
-    int BH = q->shape[0] * q->shape[1], Tq = q->shape[2], Tk = k->shape[2],
-        D = q->shape[3];
+    int H = st->H, D = st->D, BH = P->shape[0] * H, Tq = P->shape[2], Tk = P->shape[3];
+    int lq = st->qv.ld, lk = st->kv.ld;
     tx_real s = st->scale;
     /* in this order: q, k and v may be one tensor (each block then gets
      * dv assigned, then dq and dk added) */
@@ -955,39 +979,36 @@ static void attention_backward(tx_node *n) {
         addk = k->grad && tx_grad_add(k);
 #pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D >= TX_PAR_MIN_MACS)
     for (int t = 0; t < BH; t++) {
-        size_t off = (size_t)t * Tq * Tk;
+        size_t off = (size_t)t * Tq * Tk, qo = heads_at(st->qv, t, H), ko = heads_at(st->kv, t, H);
         const tx_real *p = P->data + off, *pd = st->Pd ? st->Pd + off : p;
-        const tx_real *dO = n->out->grad + (size_t)t * Tq * D;
-        const tx_real *qt = q->data + (size_t)t * Tq * D;
-        const tx_real *kt = k->data + (size_t)t * Tk * D;
-        const tx_real *vt = v->data + (size_t)t * Tk * D;
+        const tx_real *dO = n->out->grad + qo;
         tx_real *dP = st->dP + off;
-        if (v->grad) tx_gemm(Tk, D, Tq, pd, Tk, 1, dO, D, 0, v->grad + (size_t)t * Tk * D, D, addv);
+        if (v->grad) tx_gemm(Tk, D, Tq, pd, Tk, 1, dO, lq, 0, v->grad + ko, lk, addv);
         if (!q->grad && !k->grad) continue;
-        tx_gemm(Tq, Tk, D, dO, D, 0, vt, D, 1, dP, Tk, 0);
+        tx_gemm(Tq, Tk, D, dO, lq, 0, v->data + ko, lk, 1, dP, Tk, 0);
         if (st->Pd)
             for (size_t e = 0; e < (size_t)Tq * Tk; e++) dP[e] *= dropout_factor(st->key, off + e, st->p);
         /* dP becomes s·dS in place. */
         for (int i = 0; i < Tq; i++)
             softmax_row_backward(p + (size_t)i * Tk, dP + (size_t)i * Tk,
                                  dP + (size_t)i * Tk, s, Tk, 0);
-        if (q->grad) tx_gemm(Tq, D, Tk, dP, Tk, 0, kt, D, 0, q->grad + (size_t)t * Tq * D, D, addq);
-        if (k->grad) tx_gemm(Tk, D, Tq, dP, Tk, 1, qt, D, 0, k->grad + (size_t)t * Tk * D, D, addk);
+        if (q->grad) tx_gemm(Tq, D, Tk, dP, Tk, 0, k->data + ko, lk, 0, q->grad + qo, lq, addq);
+        if (k->grad) tx_gemm(Tk, D, Tq, dP, Tk, 1, q->data + qo, lq, 0, k->grad + ko, lk, addk);
     }
 }
 
-/* The forward pass of every (b, h) block: keys and values of block t start
- * at t·kstride (Tk·D when contiguous; a cache's capacity·D when decoding). */
-static void attention_blocks(const tx_tensor *q, const tx_real *k, const tx_real *v,
-                             size_t kstride, int Tk, const tx_tensor *mask, tx_real scale,
+/* The forward pass of every (b, h) block: q and out laid out as qv, k and v
+ * as kv; P [B, H, Tq, Tk]. */
+static void attention_blocks(const tx_real *q, heads_view qv, const tx_real *k, const tx_real *v,
+                             heads_view kv, int H, int D, const tx_tensor *mask, tx_real scale,
                              tx_tensor *P, tx_real *Pd, uint64_t key, double p, tx_real *out) {
-    int B = q->shape[0], H = q->shape[1], Tq = q->shape[2], D = q->shape[3];
+    int BH = P->shape[0] * H, Tq = P->shape[2], Tk = P->shape[3];
     mask_view mv = mask_view_make("attention", P, mask);
-#pragma omp parallel for schedule(static) if (B * H > 1 && (double)B * H * Tq * Tk * D >= TX_PAR_MIN_MACS)
-    for (int t = 0; t < B * H; t++) {
-        size_t off = (size_t)t * Tq * Tk;
+#pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D >= TX_PAR_MIN_MACS)
+    for (int t = 0; t < BH; t++) {
+        size_t off = (size_t)t * Tq * Tk, qo = heads_at(qv, t, H), ko = heads_at(kv, t, H);
         tx_real *pt = P->data + off;
-        tx_gemm(Tq, Tk, D, q->data + (size_t)t * Tq * D, D, 0, k + t * kstride, D, 1, pt, Tk, 0);
+        tx_gemm(Tq, Tk, D, q + qo, qv.ld, 0, k + ko, kv.ld, 1, pt, Tk, 0);
         for (int i = 0; i < Tq; i++)
             softmax_row(pt + (size_t)i * Tk, scale, mask_row(&mv, t / H, t % H, i),
                         pt + (size_t)i * Tk, Tk);
@@ -996,8 +1017,30 @@ static void attention_blocks(const tx_tensor *q, const tx_real *k, const tx_real
                 Pd[off + e] = pt[e] * dropout_factor(key, off + e, p);
             pt = Pd + off;
         }
-        tx_gemm(Tq, D, Tk, pt, Tk, 0, v + t * kstride, D, 0, out + (size_t)t * Tq * D, D, 0);
+        tx_gemm(Tq, D, Tk, pt, Tk, 0, v + ko, kv.ld, 0, out + qo, qv.ld, 0);
     }
+}
+
+/* The op around attention_blocks for both layouts: out has q's shape. */
+static tx_tensor *attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v, int B,
+                            int H, int Tq, int Tk, int D, heads_view qv, heads_view kv,
+                            const tx_tensor *mask, tx_real scale, tx_real dropout,
+                            tx_tensor **probs) {
+    TX_ASSERT(dropout >= 0 && dropout < 1, "attention: dropout %g outside [0, 1)", (double)dropout);
+    tx_tensor *P = tx_tensor_new(tp, 0, 4, B, H, Tq, Tk);
+    tx_tensor *out = tx_op_output(tp, q->ndim, q->shape, q, k, v);
+    int drop = tp->training && dropout > 0;
+    uint64_t key = drop ? tp->seed * 0x9e3779b97f4a7c15ULL + ++tp->ncalls : 0;
+    tx_real *Pd = drop ? tx_tape_alloc(tp, P->size * sizeof(tx_real)) : NULL;
+    attention_blocks(q->data, qv, k->data, v->data, kv, H, D, mask, scale, P, Pd, key, dropout,
+                     out->data);
+    tx_node *n = tx_op_record(tp, "attention", attention_backward, out, q, k, v);
+    attention_state *st = tx_op_save(tp, n, sizeof *st);
+    if (st)
+        *st = (attention_state){P, Pd, tx_tape_alloc(tp, P->size * sizeof(tx_real)), scale,
+                                key, drop ? dropout : 0, H, D, qv, kv};
+    if (probs) *probs = P;
+    return out;
 }
 
 tx_tensor *tx_attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v,
@@ -1007,23 +1050,23 @@ tx_tensor *tx_attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v,
                      q->shape[1] == k->shape[1] && q->shape[3] == k->shape[3],
                  "attention", q, k, "q must be [B, H, Tq, D] and k [B, H, Tk, D]");
     CHECK_SHAPES(tx_same_shape(k, v), "attention", k, v, "k and v must be equal");
-    TX_ASSERT(dropout >= 0 && dropout < 1, "attention: dropout %g outside [0, 1)", (double)dropout);
     int B = q->shape[0], H = q->shape[1], Tq = q->shape[2], Tk = k->shape[2],
         D = q->shape[3];
-    tx_tensor *P = tx_tensor_new(tp, 0, 4, B, H, Tq, Tk);
-    tx_tensor *out = tx_op_output(tp, 4, q->shape, q, k, v);
-    int drop = tp->training && dropout > 0;
-    uint64_t key = drop ? tp->seed * 0x9e3779b97f4a7c15ULL + ++tp->ncalls : 0;
-    tx_real *Pd = drop ? tx_tape_alloc(tp, P->size * sizeof(tx_real)) : NULL;
-    attention_blocks(q, k->data, v->data, (size_t)Tk * D, Tk, mask, scale, P, Pd, key, dropout,
-                     out->data);
-    tx_node *n = tx_op_record(tp, "attention", attention_backward, out, q, k, v);
-    attention_state *st = tx_op_save(tp, n, sizeof *st);
-    if (st)
-        *st = (attention_state){P, Pd, tx_tape_alloc(tp, P->size * sizeof(tx_real)), scale,
-                                key, drop ? dropout : 0};
-    if (probs) *probs = P;
-    return out;
+    return attention(tp, q, k, v, B, H, Tq, Tk, D, heads_bhtd(H, Tq, D), heads_bhtd(H, Tk, D),
+                     mask, scale, dropout, probs);
+}
+
+tx_tensor *tx_attention_heads(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v, int H,
+                              const tx_tensor *mask, tx_real scale, tx_real dropout,
+                              tx_tensor **probs) {
+    CHECK_SHAPES(q->ndim == 3 && k->ndim == 3 && q->shape[0] == k->shape[0] &&
+                     q->shape[2] == k->shape[2] && H >= 1 && q->shape[2] % H == 0,
+                 "attention_heads", q, k,
+                 "q must be [B, Tq, H·D] and k [B, Tk, H·D], H dividing the last dimension");
+    CHECK_SHAPES(tx_same_shape(k, v), "attention_heads", k, v, "k and v must be equal");
+    int B = q->shape[0], Tq = q->shape[1], Tk = k->shape[1], D = q->shape[2] / H;
+    return attention(tp, q, k, v, B, H, Tq, Tk, D, heads_bthd(H, Tq, D), heads_bthd(H, Tk, D),
+                     mask, scale, dropout, probs);
 }
 
 tx_tensor *tx_attention_cached(tx_tape *tp, tx_tensor *q, const tx_real *k, const tx_real *v,
@@ -1031,10 +1074,11 @@ tx_tensor *tx_attention_cached(tx_tape *tp, tx_tensor *q, const tx_real *k, cons
     TX_ASSERT(q->ndim == 4 && Tk >= 1 && Tk <= cap,
               "attention_cached: q must be [B, H, Tq, D] and 1 <= Tk = %d <= cap = %d", Tk, cap);
     TX_ASSERT(!q->grad, "attention_cached: decoding only (no gradients)");
-    tx_tensor *P = tx_tensor_new(tp, 0, 4, q->shape[0], q->shape[1], q->shape[2], Tk);
+    int B = q->shape[0], H = q->shape[1], Tq = q->shape[2], D = q->shape[3];
+    tx_tensor *P = tx_tensor_new(tp, 0, 4, B, H, Tq, Tk);
     tx_tensor *out = tx_tensor_newv(tp, 0, 4, q->shape);
-    attention_blocks(q, k, v, (size_t)cap * q->shape[3], Tk, mask, scale, P, NULL, 0, 0,
-                     out->data);
+    attention_blocks(q->data, heads_bhtd(H, Tq, D), k, v, heads_bhtd(H, cap, D), H, D, mask,
+                     scale, P, NULL, 0, 0, out->data);
     return out;
 }
 

@@ -82,6 +82,15 @@ tx_tensor *tx_attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v,
                         const tx_tensor *mask, tx_real scale, tx_real dropout,
                         tx_tensor **probs);
 
+/* The same with the heads side by side in the last dimension, as a linear
+ * layer makes them: q [B, Tq, H·D], k and v [B, Tk, H·D], out [B, Tq, H·D]
+ * (probs still [B, H, Tq, Tk]). Equal, bit for bit, to
+ * tx_merge_heads(tx_attention(split q, k, v)), without the permuted copies
+ * and their gradients. */
+tx_tensor *tx_attention_heads(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *v, int H,
+                              const tx_tensor *mask, tx_real scale, tx_real dropout,
+                              tx_tensor **probs);
+
 /* The same, no gradient, for decoding with a key/value cache: keys and values
  * are the first Tk of cap positions of k and v [B, H, cap, D]. q must not need
  * a gradient. Out [B, H, Tq, D]. */

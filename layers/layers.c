@@ -167,12 +167,16 @@ static tx_tensor *third(tx_tape *tp, tx_tensor *w, int block) {
     return v;
 }
 
-/* x [B, T, C] projected by block `block` of in_proj, split into heads. */
-static tx_tensor *project(tx_tape *tp, const tx_mha *a, int block,
-                          tx_tensor *x) {
+/* x [B, T, C] projected by block `block` of in_proj: [B, T, C]. */
+static tx_tensor *project(tx_tape *tp, const tx_mha *a, int block, tx_tensor *x) {
     tx_linear l = {third(tp, a->in_proj_weight, block),
                    third(tp, a->in_proj_bias, block)};
-    return tx_split_heads(tp, tx_linear_forward(tp, &l, x), a->heads);
+    return tx_linear_forward(tp, &l, x);
+}
+
+/* The same split into heads, [B, H, T, D], for the cache. */
+static tx_tensor *project_heads(tx_tape *tp, const tx_mha *a, int block, tx_tensor *x) {
+    return tx_split_heads(tp, project(tp, a, block, x), a->heads);
 }
 
 /* Heads h [B, H, T, D] into the cache at positions at[b] + 0..T-1 of row b. */
@@ -195,15 +199,15 @@ static tx_tensor *attend_cached(tx_tape *tp, const tx_mha *a, tx_tensor *q, tx_t
     TX_ASSERT(tp->no_grad, "mha: a key/value cache is for decoding, in no-grad mode");
     int Tk;
     if (kv->pos) { /* self-attention: append the new positions */
-        cache_put(kv->k, kv->cap, project(tp, a, 1, x), kv->pos);
-        cache_put(kv->v, kv->cap, project(tp, a, 2, x), kv->pos);
+        cache_put(kv->k, kv->cap, project_heads(tp, a, 1, x), kv->pos);
+        cache_put(kv->v, kv->cap, project_heads(tp, a, 2, x), kv->pos);
         Tk = 0;
         for (int b = 0; b < x->shape[0]; b++)
             Tk = kv->pos[b] + x->shape[1] > Tk ? kv->pos[b] + x->shape[1] : Tk;
     } else { /* cross-attention: the memory, once */
         if (!kv->filled) {
-            cache_put(kv->k, kv->cap, project(tp, a, 1, mem), NULL);
-            cache_put(kv->v, kv->cap, project(tp, a, 2, mem), NULL);
+            cache_put(kv->k, kv->cap, project_heads(tp, a, 1, mem), NULL);
+            cache_put(kv->v, kv->cap, project_heads(tp, a, 2, mem), NULL);
             kv->filled = mem->shape[1];
         }
         Tk = kv->filled;
@@ -222,16 +226,16 @@ tx_tensor *tx_mha_forward(tx_tape *tp, const tx_mha *a, tx_tensor *x,
               "mha: x %s and memory %s, want [B, Tq, %d] and [B, Tk, %d]",
               tx_shape_str(x, bx, sizeof bx), tx_shape_str(kx, bm, sizeof bm),
               C, C);
-    tx_tensor *q = project(tp, a, 0, x), *o;
     tx_real scale = (tx_real)(1 / sqrt((double)(C / a->heads)));
+    tx_tensor *o;
     if (kv) {
-        o = attend_cached(tp, a, q, x, mem, mask, scale, kv);
+        o = tx_merge_heads(tp, attend_cached(tp, a, project_heads(tp, a, 0, x), x, mem, mask,
+                                             scale, kv));
     } else {
-        tx_tensor *k = project(tp, a, 1, kx);
-        tx_tensor *v = project(tp, a, 2, kx);
-        o = tx_attention(tp, q, k, v, mask, scale, a->dropout, probs);
+        tx_tensor *q = project(tp, a, 0, x), *k = project(tp, a, 1, kx), *v = project(tp, a, 2, kx);
+        o = tx_attention_heads(tp, q, k, v, a->heads, mask, scale, a->dropout, probs);
     }
-    return tx_linear_forward(tp, &a->out_proj, tx_merge_heads(tp, o));
+    return tx_linear_forward(tp, &a->out_proj, o);
 }
 
 /* ---- encoder and decoder layers -------------------------------------------- */

@@ -194,6 +194,52 @@ START_TEST(test_attention_matches_composition) {
 }
 END_TEST
 
+/* One forward and backward of o = attention (heads side by side, or split,
+ * attended and merged), loss Σ o ⊙ w: o, the probabilities and the gradients
+ * of q, k and v, each copied into out (o, probs, dq, dk, dv in turn). */
+static size_t attend(tx_params *p, int side_by_side, tx_real *out) {
+    tx_tensor *q = p->list[0], *k = p->list[1], *v = p->list[2], *probs, *o;
+    tx_tape_reset(&tp);
+    tp.training = 1, tp.seed = 3, tp.ncalls = 0; /* the same dropout key for both */
+    tx_tensor *m = tx_mask_make(&tp, 2, 4, 5, 1, (int[]){5, 3});
+    if (side_by_side) {
+        o = tx_attention_heads(&tp, q, k, v, 2, m, 0.4, 0.25, &probs);
+    } else {
+        o = tx_attention(&tp, tx_split_heads(&tp, q, 2), tx_split_heads(&tp, k, 2),
+                         tx_split_heads(&tp, v, 2), m, 0.4, 0.25, &probs);
+        o = tx_merge_heads(&tp, o);
+    }
+    tx_tensor *w = tx_tensor_newv(&tp, 0, o->ndim, o->shape);
+    for (size_t i = 0; i < w->size; i++) w->data[i] = (tx_real)(i % 7) - 3;
+    tx_params_zero_grad(p);
+    tx_tape_backward(&tp, tx_sum(&tp, tx_mul(&tp, o, w)));
+    size_t n = 0;
+    const tx_tensor *parts[2] = {o, probs};
+    for (int i = 0; i < 2; i++, n += parts[i - 1]->size)
+        memcpy(out + n, parts[i]->data, parts[i]->size * sizeof *out);
+    memcpy(out + n, p->grad, p->size * sizeof *out);
+    return n + p->size;
+}
+
+START_TEST(test_attention_heads_matches_split) {
+    /* Heads side by side in [B, T, H·D] against split → attention → merge,
+     * with a causal padded mask and dropout: the same products over the same
+     * numbers, so the same bits, forward and backward. */
+    tx_params p = {0};
+    tx_params_new(&p, "q", TX_INIT_ZERO, 3, 2, 4, 6);
+    tx_params_new(&p, "k", TX_INIT_ZERO, 3, 2, 5, 6);
+    tx_params_new(&p, "v", TX_INIT_ZERO, 3, 2, 5, 6);
+    tx_params_alloc(&p);
+    tx_gc_randomize(&p, 7);
+    enum { N = 48 + 80 + 48 + 60 + 60 }; /* o, probs, dq, dk, dv */
+    tx_real a[N], b[N];
+    ck_assert_int_eq(attend(&p, 1, a), N);
+    ck_assert_int_eq(attend(&p, 0, b), N);
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    tx_params_free(&p);
+}
+END_TEST
+
 /* Every op's gradcheck case, one loop iteration each. */
 START_TEST(test_gradcheck_op) {
     ck_gradcheck(tx_gc_case_name(tx_gc_op_rows, _i));
@@ -261,6 +307,7 @@ Suite *suite(void) {
     tcase_add_test(tc, test_embedding_and_views);
     tcase_add_test(tc, test_dropout);
     tcase_add_test(tc, test_attention_matches_composition);
+    tcase_add_test(tc, test_attention_heads_matches_split);
     int ncases = 0;
     while (tx_gc_case_name(tx_gc_op_rows, ncases)) ncases++;
     tcase_add_loop_test(tc, test_gradcheck_op, 0, ncases);
