@@ -95,29 +95,21 @@ static tx_tensor *sum_mean(tx_tape *tp, void *v) {
 }
 /* q [B, H, Tq, D], k and v [B, H, Tk, D]. variant 0: no mask; 1: causal with
  * key padding; 2: key padding only (cross-attention shapes); 3: causal with
- * key padding and attention dropout 0.3 */
+ * key padding and attention dropout 0.3. Variants 4 to 7: the same with the
+ * heads side by side (tx_attention_heads, 2 heads): q [B, Tq, 2·D], k and v
+ * [B, Tk, 2·D]. */
 static tx_tensor *attention(tx_tape *tp, void *v) {
     CTX(v);
     tx_tensor *q = c->in[0], *k = c->in[1];
+    int heads = c->v >= 4, var = c->v % 4, t = heads ? 1 : 2; /* the time dimension */
     static const int lengths[2] = {4, 2};
-    tx_tensor *m = c->v ? tx_mask_make(tp, q->shape[0], q->shape[2], k->shape[2],
-                                       c->v != 2, lengths)
-                        : NULL;
-    tx_real drop = c->v == 3 ? (tx_real)0.3 : 0;
-    return PROJECT(tp, tx_attention(tp, q, k, c->in[2], m, (tx_real)0.6, drop, NULL));
-}
-
-/* The same with the heads side by side: q [B, Tq, 2·D], k and v [B, Tk, 2·D];
- * the variants as attention's */
-static tx_tensor *attention_heads(tx_tape *tp, void *v) {
-    CTX(v);
-    tx_tensor *q = c->in[0], *k = c->in[1];
-    static const int lengths[2] = {4, 2};
-    tx_tensor *m = c->v ? tx_mask_make(tp, q->shape[0], q->shape[1], k->shape[1],
-                                       c->v != 2, lengths)
-                        : NULL;
-    tx_real drop = c->v == 3 ? (tx_real)0.3 : 0;
-    return PROJECT(tp, tx_attention_heads(tp, q, k, c->in[2], 2, m, (tx_real)0.6, drop, NULL));
+    tx_tensor *m = var ? tx_mask_make(tp, q->shape[0], q->shape[t], k->shape[t], var != 2,
+                                      lengths)
+                       : NULL;
+    tx_real drop = var == 3 ? (tx_real)0.3 : 0;
+    return PROJECT(tp, heads ? tx_attention_heads(tp, q, k, c->in[2], 2, m, (tx_real)0.6, drop,
+                                                  NULL)
+                             : tx_attention(tp, q, k, c->in[2], m, (tx_real)0.6, drop, NULL));
 }
 
 #define ROW(name, v, shapes) {#name, tx_gc_leaves, name, v, shapes, {0}, 0}
@@ -162,9 +154,9 @@ const tx_gc_row tx_gc_op_rows[] = {
     ROW(attention, 1, "2x2x4x3,2x2x4x3,2x2x4x3"),
     ROW(attention, 2, "2x1x3x5,2x1x5x5,2x1x5x5"),
     ROW(attention, 3, "2x2x4x3,2x2x4x3,2x2x4x3"),
-    ROW(attention_heads, 0, "1x3x6,1x3x6,1x3x6"),
-    ROW(attention_heads, 1, "2x4x6,2x4x6,2x4x6"),
-    ROW(attention_heads, 2, "2x3x4,2x5x4,2x5x4"),
-    ROW(attention_heads, 3, "2x4x6,2x4x6,2x4x6"),
+    {"attention_heads", tx_gc_leaves, attention, 4, "1x3x6,1x3x6,1x3x6", {0}, 0},
+    {"attention_heads", tx_gc_leaves, attention, 5, "2x4x6,2x4x6,2x4x6", {0}, 0},
+    {"attention_heads", tx_gc_leaves, attention, 6, "2x3x4,2x5x4,2x5x4", {0}, 0},
+    {"attention_heads", tx_gc_leaves, attention, 7, "2x4x6,2x4x6,2x4x6", {0}, 0},
     {NULL, NULL, NULL, 0, NULL, {0}, 0},
 };
