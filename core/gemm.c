@@ -117,6 +117,14 @@ static void pack_b(int kc, int nc, const tx_real *B, int ldb, int tb, int k0,
                 for (; c < nr; c++) d[c] = src[(size_t)c * ldb + k];
                 for (; c < NR; c++) d[c] = 0;
             }
+        } else if (nr == NR) {
+            /* a row of the panel is two vectors: copied as such (the loop
+             * below became a memcpy call per 128 bytes) */
+            for (int k = 0; k < kc; k++) {
+                const tx_real *src = B + (size_t)(k0 + k) * ldb + j0 + jr;
+                vreal *d = (vreal *)(dst + (size_t)k * NR);
+                d[0] = *(const vreal_u *)src, d[1] = *(const vreal_u *)(src + VL);
+            }
         } else {
             for (int k = 0; k < kc; k++) {
                 const tx_real *src = B + (size_t)(k0 + k) * ldb + j0 + jr;
