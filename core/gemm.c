@@ -43,8 +43,8 @@ kernel(int kc, const tx_real *restrict a, size_t rs, size_t ks,
        int add) {
     const tx_real *ar[MR];
     for (int r = 0; r < MR; r++) ar[r] = a + (size_t)(r < m ? r : m - 1) * rs;
-    vreal acc[MR][2];
-    memset(acc, 0, sizeof acc);
+    vreal acc[MR][2]; /* zeroed by value: a memset here was a call per tile */
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (vreal){0};
     for (int k = 0; k < kc; k++) {
         vreal b0 = *(const vreal *)(b + (size_t)k * NR);
         vreal b1 = *(const vreal *)(b + (size_t)k * NR + VL);
