@@ -43,6 +43,31 @@ static double row_sum(const tx_real *x, int C) {
     return lanes_total(acc);
 }
 
+/* Σ x[j]·y[j] for j < C, in double. */
+static double row_dot(const tx_real *x, const tx_real *y, int C) {
+    double acc[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= C; j += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += (double)x[j + l] * y[j + l];
+    for (int l = 0; j < C; j++, l++) acc[l] += (double)x[j] * y[j];
+    return lanes_total(acc);
+}
+
+/* max x[j] for j < C (−inf when C = 0), in MAX_LANES running maxima that
+ * vectorise (a single running maximum does not), the same value in any order. */
+#define MAX_LANES 16
+static tx_real row_max(const tx_real *x, int C) {
+    tx_real acc[MAX_LANES];
+    for (int l = 0; l < MAX_LANES; l++) acc[l] = -INFINITY;
+    int j = 0;
+    for (; j + MAX_LANES <= C; j += MAX_LANES)
+        for (int l = 0; l < MAX_LANES; l++) acc[l] = x[j + l] > acc[l] ? x[j + l] : acc[l];
+    for (int l = 0; j < C; j++, l++) acc[l] = x[j] > acc[l] ? x[j] : acc[l];
+    tx_real mx = acc[0];
+    for (int l = 1; l < MAX_LANES; l++) mx = acc[l] > mx ? acc[l] : mx;
+    return mx;
+}
+
 static double row_sq_dev(const tx_real *x, double mu, int C) {
     double acc[LANES] = {0};
     int j = 0;
@@ -401,11 +426,11 @@ static const tx_real *mask_row(const mask_view *mv, int i0, int i1, int i2) {
 /* y = softmax(s·x + m) over n entries; every entry masked gives zeros. */
 static void softmax_row(const tx_real *x, tx_real s, const tx_real *m,
                         tx_real *y, int n) {
-    tx_real mx = -INFINITY;
-    for (int j = 0; j < n; j++) {
-        y[j] = s * x[j] + (m ? m[j] : 0);
-        if (y[j] > mx) mx = y[j];
-    }
+    if (m)
+        for (int j = 0; j < n; j++) y[j] = s * x[j] + m[j];
+    else
+        for (int j = 0; j < n; j++) y[j] = s * x[j];
+    tx_real mx = row_max(y, n);
     if (mx == -INFINITY) {
         memset(y, 0, (size_t)n * sizeof *y);
         return;
@@ -419,8 +444,7 @@ static void softmax_row(const tx_real *x, tx_real s, const tx_real *m,
  * when storing. */
 static void softmax_row_backward(const tx_real *y, const tx_real *dy,
                                  tx_real *dx, tx_real s, int n, int add) {
-    double dot = 0;
-    for (int j = 0; j < n; j++) dot += (double)dy[j] * y[j];
+    double dot = row_dot(dy, y, n);
     for (int j = 0; j < n; j++)
         dx[j] = (add ? dx[j] : 0) + s * y[j] * (dy[j] - (tx_real)dot);
 }

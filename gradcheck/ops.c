@@ -138,12 +138,15 @@ const tx_gc_row tx_gc_op_rows[] = {
     ROW(softmax, 1, "2x4x4"),
     ROW(softmax, 2, "2x3x2x5"),
     ROW(softmax, 3, "2x2x3x5"),
+    ROW(softmax, 0, "2x19"), /* rows past the kernels' 8 and 16 lanes, and a tail */
+    ROW(softmax, 3, "2x1x9x19"),
     ROW(log_softmax, 0, "3x5"),
     ROW(log_softmax, 0, "2x2x7"),
     ROW(cross_entropy, 0, "6x5"),
     ROW(cross_entropy, 1, "2x3x5"),
     ROW(layer_norm, 0, "3x5,5,5"),
     ROW(layer_norm, 0, "2x3x4,4"), /* no bias */
+    ROW(layer_norm, 0, "2x19,19,19"), /* rows past the 8 lanes, and a tail */
     ROW(embedding, 0, "5x3"),
     ROW(dropout, 0, "4x9"),
     {"reshape_permute", tx_gc_leaves, heads, 0, "2x3x6", {0}, 0},
@@ -154,6 +157,7 @@ const tx_gc_row tx_gc_op_rows[] = {
     ROW(attention, 1, "2x2x4x3,2x2x4x3,2x2x4x3"),
     ROW(attention, 2, "2x1x3x5,2x1x5x5,2x1x5x5"),
     ROW(attention, 3, "2x2x4x3,2x2x4x3,2x2x4x3"),
+    ROW(attention, 0, "1x2x5x3,1x2x17x3,1x2x17x3"), /* rows of 17 keys */
     {"attention_heads", tx_gc_leaves, attention, 4, "1x3x6,1x3x6,1x3x6", {0}, 0},
     {"attention_heads", tx_gc_leaves, attention, 5, "2x4x6,2x4x6,2x4x6", {0}, 0},
     {"attention_heads", tx_gc_leaves, attention, 6, "2x3x4,2x5x4,2x5x4", {0}, 0},
