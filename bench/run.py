@@ -296,7 +296,7 @@ def bench_nanogpt(binary):
           f"loss {med(ours, 1) - med(torch, 1):+.4f}")
 
 
-LM_ROUNDS = 3
+LM_ROUNDS = 5
 
 SHIPPED = ["copy", "reverse", "sort", "numbers-en", "numbers-zh", "tsv-example", "reverse-gpt",
            "fortunes", "tang"]
