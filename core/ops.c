@@ -998,7 +998,8 @@ static void attention_backward(tx_node *n) {
     int lq = st->qv.ld, lk = st->kv.ld;
     tx_real s = st->scale;
     /* in this order: q, k and v may be one tensor (each block then gets
-     * dv assigned, then dq and dk added) */
+     * dv assigned, then dk and dq added, as split_heads' copies of one
+     * tensor would add them) */
     int addv = v->grad && tx_grad_add(v), addq = q->grad && tx_grad_add(q),
         addk = k->grad && tx_grad_add(k);
 #pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D >= TX_PAR_MIN_MACS)
@@ -1016,8 +1017,8 @@ static void attention_backward(tx_node *n) {
         for (int i = 0; i < Tq; i++)
             softmax_row_backward(p + (size_t)i * Tk, dP + (size_t)i * Tk,
                                  dP + (size_t)i * Tk, s, Tk, 0);
-        if (q->grad) tx_gemm(Tq, D, Tk, dP, Tk, 0, k->data + ko, lk, 0, q->grad + qo, lq, addq);
         if (k->grad) tx_gemm(Tk, D, Tq, dP, Tk, 1, q->data + qo, lq, 0, k->grad + ko, lk, addk);
+        if (q->grad) tx_gemm(Tq, D, Tk, dP, Tk, 0, k->data + ko, lk, 0, q->grad + qo, lq, addq);
     }
 }
 

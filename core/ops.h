@@ -91,7 +91,7 @@ tx_tensor *tx_attention_heads(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor
                               const tx_tensor *mask, tx_real scale, tx_real dropout,
                               tx_tensor **probs);
 
-/* The same, no gradient, for decoding with a key/value cache: keys and values
+/* tx_attention without gradients, for decoding with a key/value cache: keys and values
  * are the first Tk of cap positions of k and v [B, H, cap, D]. q must not need
  * a gradient. Out [B, H, Tq, D]. */
 tx_tensor *tx_attention_cached(tx_tape *tp, tx_tensor *q, const tx_real *k, const tx_real *v,

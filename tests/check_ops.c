@@ -195,19 +195,20 @@ START_TEST(test_attention_matches_composition) {
 END_TEST
 
 /* One forward and backward of o = attention (heads side by side, or split,
- * attended and merged), loss Σ o ⊙ w: o, the probabilities and the gradients
- * of q, k and v, each copied into out (o, probs, dq, dk, dv in turn). */
-static size_t attend(tx_params *p, int side_by_side, tx_real *out) {
-    tx_tensor *q = p->list[0], *k = p->list[1], *v = p->list[2], *probs, *o;
+ * attended and merged) of q = p->list[iq] and k = v = p->list[ik], or
+ * separate k and v (iv) when iv >= 0; loss Σ o ⊙ w: o, the probabilities
+ * and all of p's gradients, copied into out in turn. */
+static size_t attend(tx_params *p, int side_by_side, int iq, int ik, int iv, tx_real *out) {
+    tx_tensor *q = p->list[iq], *k = p->list[ik], *v = p->list[iv >= 0 ? iv : ik], *probs, *o;
     tx_tape_reset(&tp);
     tp.training = 1, tp.seed = 3, tp.ncalls = 0; /* the same dropout key for both */
-    tx_tensor *m = tx_mask_make(&tp, 2, 4, 5, 1, (int[]){5, 3});
+    tx_tensor *m = tx_mask_make(&tp, 2, q->shape[1], k->shape[1], 1, (int[]){5, 3});
     if (side_by_side) {
         o = tx_attention_heads(&tp, q, k, v, 2, m, 0.4, 0.25, &probs);
-    } else {
-        o = tx_attention(&tp, tx_split_heads(&tp, q, 2), tx_split_heads(&tp, k, 2),
-                         tx_split_heads(&tp, v, 2), m, 0.4, 0.25, &probs);
-        o = tx_merge_heads(&tp, o);
+    } else { /* split in this order, so a shared tensor adds dv, dk, dq */
+        tx_tensor *sq = tx_split_heads(&tp, q, 2), *sk = tx_split_heads(&tp, k, 2),
+                  *sv = tx_split_heads(&tp, v, 2);
+        o = tx_merge_heads(&tp, tx_attention(&tp, sq, sk, sv, m, 0.4, 0.25, &probs));
     }
     tx_tensor *w = tx_tensor_newv(&tp, 0, o->ndim, o->shape);
     for (size_t i = 0; i < w->size; i++) w->data[i] = (tx_real)(i % 7) - 3;
@@ -231,11 +232,16 @@ START_TEST(test_attention_heads_matches_split) {
     tx_params_new(&p, "v", TX_INIT_ZERO, 3, 2, 5, 6);
     tx_params_alloc(&p);
     tx_gc_randomize(&p, 7);
-    enum { N = 48 + 80 + 48 + 60 + 60 }; /* o, probs, dq, dk, dv */
-    tx_real a[N], b[N];
-    ck_assert_int_eq(attend(&p, 1, a), N);
-    ck_assert_int_eq(attend(&p, 0, b), N);
-    ck_assert(memcmp(a, b, sizeof a) == 0);
+    /* o, probs, then the gradients of q, k, v (168) */
+    enum { N = 48 + 80 + 168, N1 = 60 + 100 + 168 };
+    tx_real a[N1], b[N1];
+    ck_assert_int_eq(attend(&p, 1, 0, 1, 2, a), N);
+    ck_assert_int_eq(attend(&p, 0, 0, 1, 2, b), N);
+    ck_assert(memcmp(a, b, N * sizeof *a) == 0);
+    /* q = k = v one tensor (k): its gradient gets dv, then dk and dq added */
+    ck_assert_int_eq(attend(&p, 1, 1, 1, -1, a), N1);
+    ck_assert_int_eq(attend(&p, 0, 1, 1, -1, b), N1);
+    ck_assert(memcmp(a, b, N1 * sizeof *a) == 0);
     tx_params_free(&p);
 }
 END_TEST
