@@ -239,6 +239,14 @@ static int stream_bench(char **a) {
  * "peak fp32_gflops bf16_gflops" summed over the threads. */
 #define PEAK_ITERS 20000000L
 #define CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+/* n rounds of STEP on every chain (the asm keeps the compiler from folding
+ * them), then the chains' sum */
+#define CHAIN_LOOP(n)                                                                       \
+    for (long i = 0; i < (n); i++) {                                                        \
+        CHAINS(STEP)                                                                        \
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5));  \
+    }                                                                                       \
+    return 0 CHAINS(SUM);
 
 __attribute__((target("avx512f"), noinline)) static float fma_loop(long n, float seed) {
 #define DECL(i) __m512 a##i = _mm512_set1_ps(seed + i);
@@ -246,11 +254,7 @@ __attribute__((target("avx512f"), noinline)) static float fma_loop(long n, float
 #define SUM(i) + _mm512_reduce_add_ps(a##i)
     __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f);
     CHAINS(DECL)
-    for (long i = 0; i < n; i++) {
-        CHAINS(STEP)
-        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5));
-    }
-    return 0 CHAINS(SUM);
+    CHAIN_LOOP(n)
 #undef STEP
 }
 
@@ -258,11 +262,7 @@ __attribute__((target("avx512f,avx512bf16"), noinline)) static float dot_loop(lo
 #define STEP(i) a##i = _mm512_dpbf16_ps(a##i, x, y);
     __m512bh x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f)), y = x;
     CHAINS(DECL)
-    for (long i = 0; i < n; i++) {
-        CHAINS(STEP)
-        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5));
-    }
-    return 0 CHAINS(SUM);
+    CHAIN_LOOP(n)
 #undef STEP
 #undef DECL
 #undef SUM

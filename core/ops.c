@@ -506,9 +506,7 @@ static void log_softmax_backward(tx_node *n) {
 }
 
 double tx_logsumexp(const tx_real *x, int n) {
-    tx_real mx = x[0];
-    for (int j = 1; j < n; j++)
-        if (x[j] > mx) mx = x[j];
+    tx_real mx = row_max(x, n);
     double acc[LANES] = {0};
     int j = 0;
     for (; j + LANES <= n; j += LANES)

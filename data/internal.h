@@ -21,6 +21,7 @@ void tx_vocab_build(tx_vocab *v, int src_mode, int tgt_mode, tx_span *t,
 
 /* The held-out rule: a source is held out iff its score is below TX_HOLD_OUT. */
 #define TX_HOLD_OUT 0.05
+uint64_t tx_hash_bytes(const char *s, size_t n); /* FNV-1a of n bytes */
 uint64_t tx_text_hash(const char *s); /* FNV-1a of a NUL-terminated text */
 double tx_held_out_score(uint64_t seed, const char *src); /* in [0, 1) */
 

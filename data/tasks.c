@@ -6,12 +6,13 @@
 
 #include "internal.h"
 
-uint64_t tx_text_hash(const char *s) {
+uint64_t tx_hash_bytes(const char *s, size_t n) {
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
     return h;
 }
+
+uint64_t tx_text_hash(const char *s) { return tx_hash_bytes(s, strlen(s)); }
 
 double tx_held_out_score(uint64_t seed, const char *src) {
     return tx_hash_uniform(seed, tx_text_hash(src));

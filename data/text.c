@@ -1,5 +1,4 @@
 /* text.c: UTF-8 validation, the tokenizer and the shared vocabulary. */
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,12 +73,6 @@ static int span_qsort_cmp(const void *a, const void *b) {
     return span_cmp(x->s, x->n, y->s, y->n);
 }
 
-static size_t span_hash(const tx_span *t) { /* FNV-1a */
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < t->n; i++) h = (h ^ (unsigned char)t->s[i]) * 16777619u;
-    return h;
-}
-
 /* Moves the first of each distinct span to the front of t, in order, and
  * returns how many there are: one pass with a hash set (slots hold index + 1,
  * doubled when half full), where sorting the millions of a corpus's tokens
@@ -88,7 +81,7 @@ static size_t span_unique(tx_span *t, size_t n) {
     size_t cap = 1024, kept = 0;
     size_t *slot = tx_calloc(cap, sizeof *slot);
     for (size_t i = 0; i < n; i++) {
-        size_t h = span_hash(&t[i]) & (cap - 1);
+        size_t h = tx_hash_bytes(t[i].s, (size_t)t[i].n) & (cap - 1);
         while (slot[h] && span_qsort_cmp(&t[slot[h] - 1], &t[i])) h = (h + 1) & (cap - 1);
         if (slot[h]) continue;
         t[kept] = t[i];
@@ -97,7 +90,7 @@ static size_t span_unique(tx_span *t, size_t n) {
         free(slot);
         slot = tx_calloc(cap *= 2, sizeof *slot);
         for (size_t j = 0; j < kept; j++) {
-            size_t g = span_hash(&t[j]) & (cap - 1);
+            size_t g = tx_hash_bytes(t[j].s, (size_t)t[j].n) & (cap - 1);
             while (slot[g]) g = (g + 1) & (cap - 1);
             slot[g] = j + 1;
         }
