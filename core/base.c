@@ -250,6 +250,14 @@ int tx_get_threads(void) {
 #endif
 }
 
+int tx_thread_num(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 int tx_in_parallel(void) {
 #ifdef _OPENMP
     return omp_get_level() > 0;

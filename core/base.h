@@ -115,6 +115,9 @@ void tx_zero(tx_real *p, size_t n);
  * them (OMP_PROC_BIND, OMP_PLACES, GOMP_CPU_AFFINITY). */
 void tx_set_threads(int n);
 int tx_get_threads(void);
+/* This thread's number in its team, 0 .. tx_get_threads() − 1 (0 outside a
+ * parallel region): for per-thread scratch. */
+int tx_thread_num(void);
 /* Inside a parallel region, even an inactive one (an `if` clause that was
  * false): kernels then run serially, because a parallel region there would
  * start a nested team, whose threads are created anew on every call. */

@@ -11,6 +11,7 @@
  * code. */
 #include "gemm.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,11 +158,33 @@ static tx_real *thread_buffers(void) {
     return buf;
 }
 
+/* Whether the tile of rows [r0, r0 + m) needs columns from j on, and
+ * which terms [*klo, *khi) it sums (narrowed from what it holds). */
+static int tile_band(const tx_gemm_band *band, int r0, int m, int j, int *klo, int *khi) {
+    if (band->n_end) {
+        int ne = 0;
+        for (int r = r0; r < r0 + m; r++) ne = band->n_end[r] > ne ? band->n_end[r] : ne;
+        if (j >= ne) return 0;
+    }
+    if (band->k_begin) {
+        int kb = INT_MAX;
+        for (int r = r0; r < r0 + m; r++) kb = band->k_begin[r] < kb ? band->k_begin[r] : kb;
+        if (kb > *klo) *klo = kb;
+    }
+    if (band->k_end) {
+        int ke = 0;
+        for (int r = r0; r < r0 + m; r++) ke = band->k_end[r] > ke ? band->k_end[r] : ke;
+        if (ke < *khi) *khi = ke;
+    }
+    return 1;
+}
+
 /* The rows [m0, m1) × columns [n0, n1) of C, on one thread. ta: 0 reads A
  * in place, 1 reads Aᵀ in place, 2 packs Aᵀ. */
 static void gemm_range(int m0, int m1, int n0, int n1, int K,
                        const tx_real *A, int lda, int ta, const tx_real *B,
-                       int ldb, int tb, tx_real *C, int ldc, int accumulate) {
+                       int ldb, int tb, tx_real *C, int ldc, int accumulate,
+                       const tx_gemm_band *band) {
     tx_real *pb = thread_buffers(), *pa = pb + (size_t)KC * NC;
     for (int j0 = n0; j0 < n1; j0 += NC) {
         int nc = n1 - j0 < NC ? n1 - j0 : NC;
@@ -173,17 +196,23 @@ static void gemm_range(int m0, int m1, int n0, int n1, int K,
                 if (ta == 2) pack_at(mc, kc, A, lda, i0, k0, pa);
                 for (int jr = 0; jr < nc; jr += NR) {
                     int n = nc - jr < NR ? nc - jr : NR;
-                    const tx_real *b = pb + (size_t)jr * kc;
                     for (int ir = 0; ir < mc; ir += MR) {
-                        int m = mc - ir < MR ? mc - ir : MR;
+                        int m = mc - ir < MR ? mc - ir : MR, klo = k0, khi = k0 + kc;
+                        if (band && !tile_band(band, i0 + ir, m, j0 + jr, &klo, &khi)) continue;
+                        if (khi <= klo) { /* no term here: C unchanged, or zeros */
+                            if (add) continue;
+                            klo = khi = k0;
+                        }
+                        const tx_real *b = pb + (size_t)jr * kc + (size_t)(klo - k0) * NR;
                         tx_real *c = C + (size_t)(i0 + ir) * ldc + j0 + jr;
                         if (ta == 2)
-                            kernel_packed(kc, pa + (size_t)ir * kc, b, c, ldc, m, n, add);
+                            kernel_packed(khi - klo, pa + (size_t)ir * kc + (size_t)(klo - k0) * MR,
+                                          b, c, ldc, m, n, add);
                         else if (ta)
-                            kernel_direct_t(kc, A + (size_t)k0 * lda + i0 + ir, lda,
+                            kernel_direct_t(khi - klo, A + (size_t)klo * lda + i0 + ir, lda,
                                             b, c, ldc, m, n, add);
                         else
-                            kernel_direct(kc, A + (size_t)(i0 + ir) * lda + k0, lda,
+                            kernel_direct(khi - klo, A + (size_t)(i0 + ir) * lda + klo, lda,
                                           b, c, ldc, m, n, add);
                     }
                 }
@@ -246,6 +275,12 @@ void tx_gemm_use_bf16(int on) {
 void tx_gemm(int M, int N, int K, const tx_real *A, int lda, int ta,
              const tx_real *B, int ldb, int tb, tx_real *C, int ldc,
              int accumulate) {
+    tx_gemm_banded(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate, NULL);
+}
+
+void tx_gemm_banded(int M, int N, int K, const tx_real *A, int lda, int ta,
+                    const tx_real *B, int ldb, int tb, tx_real *C, int ldc,
+                    int accumulate, const tx_gemm_band *band) {
     if (M <= 0 || N <= 0) return;
 #ifndef TX_DOUBLE
     if (use_bf16 && K > 0) {
@@ -292,7 +327,7 @@ void tx_gemm(int M, int N, int K, const tx_real *A, int lda, int ta,
     if (nparts < nth) nparts = nth;
     if (nparts > np) nparts = np;
     if (nth < 2 || nparts < 2 || (double)M * N * K < TX_PAR_MIN_MACS || tx_in_parallel()) {
-        gemm_range(0, M, 0, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate);
+        gemm_range(0, M, 0, N, K, A, lda, ta, B, ldb, tb, C, ldc, accumulate, band);
         return;
     }
 #pragma omp parallel for schedule(dynamic, 1)
@@ -300,9 +335,9 @@ void tx_gemm(int M, int N, int K, const tx_real *A, int lda, int ta,
         int p0 = (int)((long)np * t / nparts), p1 = (int)((long)np * (t + 1) / nparts);
         if (by_rows)
             gemm_range(p0 * MR, p1 * MR < M ? p1 * MR : M, 0, N, K, A, lda, ta,
-                       B, ldb, tb, C, ldc, accumulate);
+                       B, ldb, tb, C, ldc, accumulate, band);
         else
             gemm_range(0, M, p0 * NR, p1 * NR < N ? p1 * NR : N, K, A, lda, ta,
-                       B, ldb, tb, C, ldc, accumulate);
+                       B, ldb, tb, C, ldc, accumulate, band);
     }
 }

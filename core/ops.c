@@ -97,15 +97,18 @@ static void add_column_sums(tx_real *dst, const tx_real *src, size_t rows,
 
 /* ==== add (b broadcast over a's leading dimensions) ====================== */
 
+/* dst = src, or (add) dst += src, on every thread. */
+static void copy_or_add(tx_real *restrict dst, const tx_real *restrict src, size_t n, int add) {
+#pragma omp parallel for schedule(static) if (n >= TX_PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) dst[i] = add ? dst[i] + src[i] : src[i];
+}
+
 static void add_backward(tx_node *n) {
     tx_tensor *a = n->in[0], *b = n->in[1], *out = n->out;
-    if (a->grad) {
-        if (tx_grad_add(a))
-            for (size_t i = 0; i < a->size; i++) a->grad[i] += out->grad[i];
-        else
-            memcpy(a->grad, out->grad, a->size * sizeof(tx_real));
-    }
-    if (b->grad) {
+    if (a->grad) copy_or_add(a->grad, out->grad, a->size, tx_grad_add(a));
+    if (b->grad && b->size == a->size) {
+        copy_or_add(b->grad, out->grad, b->size, tx_grad_add(b));
+    } else if (b->grad) {
         tx_grad_prepare(b);
         add_column_sums(b->grad, out->grad, a->size / b->size, b->size);
     }
@@ -118,10 +121,15 @@ tx_tensor *tx_add(tx_tape *tp, tx_tensor *a, tx_tensor *b) {
     CHECK_SHAPES(ok, "add", a, b, "b must equal a or a's trailing dimensions");
     tx_tensor *out = output_like(tp, a, a, b);
     size_t bs = b->size, rows = a->size / bs;
+    if (rows == 1) { /* a residual: split the elements, not the one row */
 #pragma omp parallel for schedule(static) if (a->size >= TX_PAR_MIN_ELEMS)
-    for (size_t r = 0; r < rows; r++)
-        for (size_t j = 0; j < bs; j++)
-            out->data[r * bs + j] = a->data[r * bs + j] + b->data[j];
+        for (size_t i = 0; i < bs; i++) out->data[i] = a->data[i] + b->data[i];
+    } else {
+#pragma omp parallel for schedule(static) if (a->size >= TX_PAR_MIN_ELEMS)
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < bs; j++)
+                out->data[r * bs + j] = a->data[r * bs + j] + b->data[j];
+    }
     tx_op_record(tp, "add", add_backward, out, a, b, NULL);
     return out;
 }
@@ -973,15 +981,49 @@ static size_t heads_at(heads_view v, int t, int H) {
     return (size_t)(t / H) * v.bs + (size_t)(t % H) * v.hs;
 }
 
+/* Causal and padding masks leave the end of many rows masked, and there
+ * every probability is an exact 0 (e^−inf): row i of a (b, h) block sees at
+ * most the keys [0, reach[i]) (reach: one past its last unmasked key) and
+ * key j is seen first by row first[j] (Tq if by none). The block's products
+ * leave the zero terms out (tx_gemm_banded) and its softmax rows stop at
+ * row_span, which changes no bit: so causal attention does about half the
+ * work of full attention. */
+static void attention_reach(const mask_view *mv, int b, int h, int Tq, int Tk, int *reach,
+                            int *first) {
+    int seen = 0; /* keys [0, seen) have their first row */
+    for (int i = 0; i < Tq; i++) {
+        const tx_real *m = mask_row(mv, b, h, i);
+        int n = Tk;
+        /* whole masked groups first, by row_max's vector loop */
+        while (m && n >= MAX_LANES && row_max(m + n - MAX_LANES, MAX_LANES) == -INFINITY)
+            n -= MAX_LANES;
+        while (m && n > 0 && m[n - 1] == -INFINITY) n--;
+        reach[i] = n;
+        for (; seen < n; seen++) first[seen] = i;
+    }
+    for (; seen < Tk; seen++) first[seen] = Tq;
+}
+
+/* Where a softmax row that reaches `reach` of n entries may stop: at a
+ * multiple of MAX_LANES (of LANES too), so each lane of the row sums gets
+ * the same terms as over the whole row but for exact zeros. */
+static int row_span(int reach, int n) {
+    int r = (reach + MAX_LANES - 1) / MAX_LANES * MAX_LANES;
+    return r < n ? r : n;
+}
+
 typedef struct attention_state {
     const tx_tensor *P; /* [B, H, Tq, Tk] probabilities (the `probs` tensor) */
     tx_real *Pd;        /* [B·H·Tq·Tk] P' with dropout, NULL without */
-    tx_real *dP;        /* [B·H·Tq·Tk] scratch for backward */
+    tx_real *dP;        /* [nscratch·Tq·Tk] backward's scratch, a block per thread */
+    int nscratch;
     tx_real scale;
     uint64_t key;       /* dropout stream */
     double p;           /* dropout probability, 0: none */
     int H, D;
     heads_view qv, kv;  /* q and the output; k and v */
+    const int *reach;   /* [B·H·Tq] row i sees keys [0, reach) (attention_reach) */
+    const int *first;   /* [B·H·Tk] the first row that sees key j */
 } attention_state;
 
 static void attention_backward(tx_node *n) {
@@ -1000,23 +1042,43 @@ static void attention_backward(tx_node *n) {
      * tensor would add them) */
     int addv = v->grad && tx_grad_add(v), addq = q->grad && tx_grad_add(q),
         addk = k->grad && tx_grad_add(k);
-#pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D >= TX_PAR_MIN_MACS)
+#pragma omp parallel if (BH > 1 && (double)BH * Tq * Tk * D >= TX_PAR_MIN_MACS)
+    {
+    /* a block's dP is used up before the thread's next block */
+    int tid = tx_thread_num();
+    TX_ASSERT(tid < st->nscratch, "attention backward: thread %d, but the forward pass made "
+              "scratch for %d (threads changed in between?)", tid, st->nscratch);
+    tx_real *dP = st->dP + (size_t)tid * Tq * Tk;
+#pragma omp for schedule(static)
     for (int t = 0; t < BH; t++) {
         size_t off = (size_t)t * Tq * Tk, qo = heads_at(st->qv, t, H), ko = heads_at(st->kv, t, H);
         const tx_real *p = P->data + off, *pd = st->Pd ? st->Pd + off : p;
         const tx_real *dO = n->out->grad + qo;
-        tx_real *dP = st->dP + off;
-        if (v->grad) tx_gemm(Tk, D, Tq, pd, Tk, 1, dO, lq, 0, v->grad + ko, lk, addv);
+        const int *reach = st->reach + (size_t)t * Tq, *first = st->first + (size_t)t * Tk;
+        /* columns of dP a row needs; terms of dq, dk and dv that are not zeros */
+        tx_gemm_band cols = {NULL, NULL, reach}, by_query = {NULL, reach, NULL},
+                     by_key = {first, NULL, NULL};
+        if (v->grad)
+            tx_gemm_banded(Tk, D, Tq, pd, Tk, 1, dO, lq, 0, v->grad + ko, lk, addv, &by_key);
         if (!q->grad && !k->grad) continue;
-        tx_gemm(Tq, Tk, D, dO, lq, 0, v->data + ko, lk, 1, dP, Tk, 0);
-        if (st->Pd)
-            for (size_t e = 0; e < (size_t)Tq * Tk; e++) dP[e] *= dropout_factor(st->key, off + e, st->p);
-        /* dP becomes s·dS in place. */
-        for (int i = 0; i < Tq; i++)
-            softmax_row_backward(p + (size_t)i * Tk, dP + (size_t)i * Tk,
-                                 dP + (size_t)i * Tk, s, Tk, 0);
-        if (k->grad) tx_gemm(Tk, D, Tq, dP, Tk, 1, q->data + qo, lq, 0, k->grad + ko, lk, addk);
-        if (q->grad) tx_gemm(Tq, D, Tk, dP, Tk, 0, k->data + ko, lk, 0, q->grad + qo, lq, addq);
+        tx_gemm_banded(Tq, Tk, D, dO, lq, 0, v->data + ko, lk, 1, dP, Tk, 0, &cols);
+        /* dP becomes s·dS in place, exact zeros past each row's span. */
+        for (int i = 0; i < Tq; i++) {
+            tx_real *dr = dP + (size_t)i * Tk;
+            int span = row_span(reach[i], Tk);
+            if (st->Pd)
+                for (int j = 0; j < span; j++)
+                    dr[j] *= dropout_factor(st->key, off + (size_t)i * Tk + j, st->p);
+            softmax_row_backward(p + (size_t)i * Tk, dr, dr, s, span, 0);
+            memset(dr + span, 0, (size_t)(Tk - span) * sizeof *dr);
+        }
+        if (k->grad)
+            tx_gemm_banded(Tk, D, Tq, dP, Tk, 1, q->data + qo, lq, 0, k->grad + ko, lk, addk,
+                           &by_key);
+        if (q->grad)
+            tx_gemm_banded(Tq, D, Tk, dP, Tk, 0, k->data + ko, lk, 0, q->grad + qo, lq, addq,
+                           &by_query);
+    }
     }
 }
 
@@ -1024,23 +1086,41 @@ static void attention_backward(tx_node *n) {
  * as kv; P [B, H, Tq, Tk]. */
 static void attention_blocks(const tx_real *q, heads_view qv, const tx_real *k, const tx_real *v,
                              heads_view kv, int H, int D, const tx_tensor *mask, tx_real scale,
-                             tx_tensor *P, tx_real *Pd, uint64_t key, double p, tx_real *out) {
+                             tx_tensor *P, tx_real *Pd, uint64_t key, double p, tx_real *out,
+                             int *reach_all, int *first_all) {
     int BH = P->shape[0] * H, Tq = P->shape[2], Tk = P->shape[3];
     mask_view mv = mask_view_make("attention", P, mask);
-#pragma omp parallel for schedule(static) if (BH > 1 && (double)BH * Tq * Tk * D >= TX_PAR_MIN_MACS)
+#pragma omp parallel if (BH > 1 && (double)BH * Tq * Tk * D >= TX_PAR_MIN_MACS)
+    {
+    int prev = -1; /* the block this thread did last */
+#pragma omp for schedule(static)
     for (int t = 0; t < BH; t++) {
         size_t off = (size_t)t * Tq * Tk, qo = heads_at(qv, t, H), ko = heads_at(kv, t, H);
+        int *reach = reach_all + (size_t)t * Tq, *first = first_all + (size_t)t * Tk;
+        if (prev == t - 1 && t % H && !mv.st[1]) { /* one mask for all heads: as block t − 1 */
+            memcpy(reach, reach - Tq, (size_t)Tq * sizeof *reach);
+            memcpy(first, first - Tk, (size_t)Tk * sizeof *first);
+        } else {
+            attention_reach(&mv, t / H, t % H, Tq, Tk, reach, first);
+        }
+        prev = t;
+        /* the scores a row needs; the terms of P·v that are not zeros */
+        tx_gemm_band cols = {NULL, NULL, reach}, by_query = {NULL, reach, NULL};
         tx_real *pt = P->data + off;
-        tx_gemm(Tq, Tk, D, q + qo, qv.ld, 0, k + ko, kv.ld, 1, pt, Tk, 0);
-        for (int i = 0; i < Tq; i++)
-            softmax_row(pt + (size_t)i * Tk, scale, mask_row(&mv, t / H, t % H, i),
-                        pt + (size_t)i * Tk, Tk);
+        tx_gemm_banded(Tq, Tk, D, q + qo, qv.ld, 0, k + ko, kv.ld, 1, pt, Tk, 0, &cols);
+        for (int i = 0; i < Tq; i++) {
+            tx_real *pr = pt + (size_t)i * Tk;
+            int span = row_span(reach[i], Tk);
+            softmax_row(pr, scale, mask_row(&mv, t / H, t % H, i), pr, span);
+            memset(pr + span, 0, (size_t)(Tk - span) * sizeof *pr);
+        }
         if (Pd) {
             for (size_t e = 0; e < (size_t)Tq * Tk; e++)
                 Pd[off + e] = pt[e] * dropout_factor(key, off + e, p);
             pt = Pd + off;
         }
-        tx_gemm(Tq, D, Tk, pt, Tk, 0, v + ko, kv.ld, 0, out + qo, qv.ld, 0);
+        tx_gemm_banded(Tq, D, Tk, pt, Tk, 0, v + ko, kv.ld, 0, out + qo, qv.ld, 0, &by_query);
+    }
     }
 }
 
@@ -1055,13 +1135,16 @@ static tx_tensor *attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *
     int drop = tp->training && dropout > 0;
     uint64_t key = drop ? tp->seed * 0x9e3779b97f4a7c15ULL + ++tp->ncalls : 0;
     tx_real *Pd = drop ? tx_tape_alloc(tp, P->size * sizeof(tx_real)) : NULL;
+    int *reach = tx_tape_alloc(tp, (size_t)B * H * Tq * sizeof *reach),
+        *first = tx_tape_alloc(tp, (size_t)B * H * Tk * sizeof *first);
     attention_blocks(q->data, qv, k->data, v->data, kv, H, D, mask, scale, P, Pd, key, dropout,
-                     out->data);
+                     out->data, reach, first);
     tx_node *n = tx_op_record(tp, "attention", attention_backward, out, q, k, v);
     attention_state *st = tx_op_save(tp, n, sizeof *st);
+    int nscratch = tx_get_threads() < B * H ? tx_get_threads() : B * H;
     if (st)
-        *st = (attention_state){P, Pd, tx_tape_alloc(tp, P->size * sizeof(tx_real)), scale,
-                                key, drop ? dropout : 0, H, D, qv, kv};
+        *st = (attention_state){P, Pd, tx_tape_alloc(tp, (size_t)nscratch * Tq * Tk * sizeof(tx_real)),
+                                nscratch, scale, key, drop ? dropout : 0, H, D, qv, kv, reach, first};
     if (probs) *probs = P;
     return out;
 }
@@ -1100,8 +1183,10 @@ tx_tensor *tx_attention_cached(tx_tape *tp, tx_tensor *q, const tx_real *k, cons
     int B = q->shape[0], H = q->shape[1], Tq = q->shape[2], D = q->shape[3];
     tx_tensor *P = tx_tensor_new(tp, 0, 4, B, H, Tq, Tk);
     tx_tensor *out = tx_tensor_newv(tp, 0, 4, q->shape);
+    int *reach = tx_tape_alloc(tp, (size_t)B * H * Tq * sizeof *reach),
+        *first = tx_tape_alloc(tp, (size_t)B * H * Tk * sizeof *first);
     attention_blocks(q->data, heads_bhtd(H, Tq, D), k, v, heads_bhtd(H, cap, D), H, D, mask,
-                     scale, P, NULL, 0, 0, out->data);
+                     scale, P, NULL, 0, 0, out->data, reach, first);
     return out;
 }
 

@@ -246,6 +246,56 @@ START_TEST(test_attention_heads_matches_split) {
 }
 END_TEST
 
+/* Attention of q, k, v (p's three tensors, heads side by side) under a
+ * [B, H, Tq, Tk] mask, `hidden` where it hides a key: a different causal
+ * offset per head, padding, and holes; key 0 always visible. Output,
+ * probabilities and gradients into out, as attend. */
+static size_t attend_masked(tx_params *p, tx_real hidden, tx_real *out) {
+    tx_tensor *q = p->list[0], *k = p->list[1], *v = p->list[2], *probs;
+    int B = q->shape[0], Tq = q->shape[1], Tk = k->shape[1], H = 2, len[2] = {Tk, Tk - 9};
+    tx_tape_reset(&tp);
+    tp.training = 1, tp.seed = 5, tp.ncalls = 0;
+    tx_tensor *m = tx_tensor_new(&tp, 0, 4, B, H, Tq, Tk);
+    for (int b = 0, e = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < Tq; i++)
+                for (int j = 0; j < Tk; j++, e++)
+                    m->data[e] = j > 0 && (j > i + 5 * h || j >= len[b] || (i * 7 + j * 3 + h) % 11 == 0)
+                                     ? hidden : 0;
+    tx_tensor *o = tx_attention_heads(&tp, q, k, v, H, m, 0.3, 0.2, &probs);
+    tx_tensor *w = tx_tensor_newv(&tp, 0, o->ndim, o->shape);
+    for (size_t i = 0; i < w->size; i++) w->data[i] = (tx_real)(i % 5) - 2;
+    tx_params_zero_grad(p);
+    tx_tape_backward(&tp, tx_sum(&tp, tx_mul(&tp, o, w)));
+    memcpy(out, o->data, o->size * sizeof *out);
+    memcpy(out + o->size, probs->data, probs->size * sizeof *out);
+    memcpy(out + o->size + probs->size, p->grad, p->size * sizeof *out);
+    return o->size + probs->size + p->size;
+}
+
+START_TEST(test_attention_skips_masked_keys) {
+    /* Keys past a row's last visible one are left out of the products and
+     * softmax rows (masked by −inf, so exact zeros). A mask of −1e30 hides
+     * them just as well (e^−1e30 is 0 too) but is finite, so nothing is
+     * left out: the same bits either way, forward and backward, with
+     * tiles and panels skipped (Tk 45 spans two panels) and heads that do
+     * not share a mask. */
+    enum { B = 2, Tq = 40, Tk = 45, C = 2 * 8 };
+    tx_params p = {0};
+    tx_params_new(&p, "q", TX_INIT_ZERO, 3, B, Tq, C);
+    tx_params_new(&p, "k", TX_INIT_ZERO, 3, B, Tk, C);
+    tx_params_new(&p, "v", TX_INIT_ZERO, 3, B, Tk, C);
+    tx_params_alloc(&p);
+    tx_gc_randomize(&p, 11);
+    enum { N = B * Tq * C + B * 2 * Tq * Tk + B * (Tq + 2 * Tk) * C };
+    static tx_real a[N], b[N];
+    ck_assert_int_eq(attend_masked(&p, -INFINITY, a), N);
+    ck_assert_int_eq(attend_masked(&p, (tx_real)-1e30, b), N);
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    tx_params_free(&p);
+}
+END_TEST
+
 /* Every op's gradcheck case, one loop iteration each. */
 START_TEST(test_gradcheck_op) {
     ck_gradcheck(tx_gc_case_name(tx_gc_op_rows, _i));
@@ -314,6 +364,7 @@ Suite *suite(void) {
     tcase_add_test(tc, test_dropout);
     tcase_add_test(tc, test_attention_matches_composition);
     tcase_add_test(tc, test_attention_heads_matches_split);
+    tcase_add_test(tc, test_attention_skips_masked_keys);
     int ncases = 0;
     while (tx_gc_case_name(tx_gc_op_rows, ncases)) ncases++;
     tcase_add_loop_test(tc, test_gradcheck_op, 0, ncases);
