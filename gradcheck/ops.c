@@ -6,9 +6,13 @@
 #define PROJECT(tp, t) tx_gc_project(tp, t, 7)
 #define CTX(v) tx_gc_ctx *c = (v)
 
+/* variant 1: a and b used again later (a mul), so the add's backward adds
+ * to gradients that hold values, and the outer add's b is an op output */
 static tx_tensor *add(tx_tape *tp, void *v) {
     CTX(v);
-    return PROJECT(tp, tx_add(tp, c->in[0], c->in[1]));
+    tx_tensor *y = tx_add(tp, c->in[0], c->in[1]);
+    if (c->v) y = tx_add(tp, y, tx_mul(tp, c->in[0], c->in[1]));
+    return PROJECT(tp, y);
 }
 static tx_tensor *sub(tx_tape *tp, void *v) {
     CTX(v);
@@ -118,6 +122,7 @@ const tx_gc_row tx_gc_op_rows[] = {
     ROW(add, 0, "3x5,3x5"),
     ROW(add, 0, "2x3x5,5"),
     ROW(add, 0, "2x3x5,3x5"),
+    ROW(add, 1, "4x5,4x5"),
     ROW(sub, 0, "4x3,4x3"),
     ROW(mul, 0, "2x3x5,2x3x5"),
     ROW(scale, 0, "7"),
