@@ -614,10 +614,15 @@ tx_tensor *tx_cross_entropy(tx_tape *tp, tx_tensor *logits, const int *targets,
 
 /* ==== layer norm (fused) ================================================== */
 
+/* Rows per partial sum of the weight's and bias's gradients: a fixed split,
+ * so the sums' order is the same at any thread count. */
+#define LN_CHUNK 64
+
 typedef struct layer_norm_state {
     int N, C;           /* rows, channels */
     const double *mean; /* [N] */
     const double *rstd; /* [N] 1 / sqrt(var + eps) */
+    double *part;       /* [chunks of LN_CHUNK rows][2][C]: Σ dy·x̂ and Σ dy per chunk */
 } layer_norm_state;
 
 /* Σ g[j] and Σ g[j]·x̂[j] with g = dy·w and x̂ = (x − mu)·r. */
@@ -643,49 +648,51 @@ static void row_sums_g(const tx_real *dy, const tx_real *w, const tx_real *x,
 static void layer_norm_backward(tx_node *n) {
     /* In the forward pass this was, per row, x̂ = (x − μ)·r with
      * r = 1/sqrt(var + eps), and y = x̂·w + b. With g = dy·w:
-     *   dx = r·(g − mean(g) − x̂·mean(g·x̂)),  dw = Σ_rows dy·x̂,  db = Σ_rows dy. */
+     *   dx = r·(g − mean(g) − x̂·mean(g·x̂)),  dw = Σ_rows dy·x̂,  db = Σ_rows dy.
+     * One pass over the rows makes dx and each chunk's share of dw and db
+     * (x and dy read once, by the thread that has them), then the chunks'
+     * shares are added in order. */
     const layer_norm_state *s = n->saved;
     tx_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     const double *mean = s->mean, *rstd = s->rstd;
     const tx_real *dy = n->out->grad;
-    const int N = s->N, C = s->C;
-    if (x->grad) {
-        int add = tx_grad_add(x);
+    const int N = s->N, C = s->C, nch = (N + LN_CHUNK - 1) / LN_CHUNK;
+    const int dw = w->grad != NULL, db = b && b->grad;
+    int add = x->grad && tx_grad_add(x);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
-        for (int r = 0; r < N; r++) {
+    for (int ch = 0; ch < nch; ch++) {
+        double *restrict pw = s->part + (size_t)ch * 2 * C, *restrict pb = pw + C;
+        for (int j = 0; j < 2 * C; j++) pw[j] = 0;
+        for (int r = ch * LN_CHUNK; r < N && r < (ch + 1) * LN_CHUNK; r++) {
             const tx_real *xr = x->data + (size_t)r * C, *gr = dy + (size_t)r * C;
-            double mg, mgx;
-            row_sums_g(gr, w->data, xr, mean[r], rstd[r], C, &mg, &mgx);
-            mg /= C;
-            mgx /= C;
-            tx_real *restrict dx = x->grad + (size_t)r * C;
             const tx_real *restrict wd = w->data;
             const double mu = mean[r], rs = rstd[r];
-            for (int j = 0; j < C; j++) {
-                double xh = (xr[j] - mu) * rs;
-                dx[j] = (add ? dx[j] : 0) + (tx_real)(rs * ((double)gr[j] * wd[j] - mg - xh * mgx));
+            if (x->grad) {
+                double mg, mgx;
+                row_sums_g(gr, wd, xr, mu, rs, C, &mg, &mgx);
+                mg /= C;
+                mgx /= C;
+                tx_real *restrict dx = x->grad + (size_t)r * C;
+                for (int j = 0; j < C; j++) {
+                    double xh = (xr[j] - mu) * rs;
+                    dx[j] = (add ? dx[j] : 0) + (tx_real)(rs * ((double)gr[j] * wd[j] - mg - xh * mgx));
+                }
             }
+            if (dw)
+                for (int j = 0; j < C; j++) pw[j] += (double)gr[j] * ((xr[j] - mu) * rs);
+            if (db)
+                for (int j = 0; j < C; j++) pb[j] += gr[j];
         }
     }
-    if (w->grad) {
-        /* Blocks of 64 columns, each summed down the rows in row order:
-         * rows are read contiguously and the 64 sums run side by side. */
-        int nblk = (C + 63) / 64, add = tx_grad_add(w);
-#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
-        for (int blk = 0; blk < nblk; blk++) {
-            int j0 = blk * 64, nj = C - j0 < 64 ? C - j0 : 64;
-            double s[64] = {0};
-            for (int r = 0; r < N; r++) {
-                const tx_real *dyr = dy + (size_t)r * C + j0, *xr = x->data + (size_t)r * C + j0;
-                for (int j = 0; j < nj; j++) s[j] += dyr[j] * (xr[j] - mean[r]) * rstd[r];
-            }
-            for (int j = 0; j < nj; j++)
-                w->grad[j0 + j] = (add ? w->grad[j0 + j] : 0) + (tx_real)s[j];
+    for (int k = 0; k < 2; k++) {
+        tx_tensor *t = k ? b : w;
+        if (!(k ? db : dw)) continue;
+        int addt = tx_grad_add(t);
+        for (int j = 0; j < C; j++) {
+            double sum = 0;
+            for (int ch = 0; ch < nch; ch++) sum += s->part[(size_t)ch * 2 * C + (size_t)k * C + j];
+            t->grad[j] = (addt ? t->grad[j] : 0) + (tx_real)sum;
         }
-    }
-    if (b && b->grad) {
-        tx_grad_prepare(b);
-        add_column_sums(b->grad, dy, (size_t)N, (size_t)C);
     }
 }
 
@@ -700,6 +707,8 @@ tx_tensor *tx_layer_norm(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b,
     tx_tensor *out = tx_op_output(tp, x->ndim, x->shape, x, w, b);
     int record = out->grad != NULL;
     double *stats = record ? tx_tape_alloc(tp, 2 * (size_t)N * sizeof *stats) : NULL;
+    double *part = record ? tx_tape_alloc(tp, (size_t)(N + LN_CHUNK - 1) / LN_CHUNK * 2 * C *
+                                                  sizeof *part) : NULL;
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (int r = 0; r < N; r++) {
         const tx_real *xr = x->data + (size_t)r * C;
@@ -716,7 +725,7 @@ tx_tensor *tx_layer_norm(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b,
     }
     tx_node *n = tx_op_record(tp, "layer_norm", layer_norm_backward, out, x, w, b);
     layer_norm_state *s = tx_op_save(tp, n, sizeof *s);
-    if (s) *s = (layer_norm_state){N, C, stats, stats + N};
+    if (s) *s = (layer_norm_state){N, C, stats, stats + N, part};
     return out;
 }
 

@@ -152,6 +152,7 @@ const tx_gc_row tx_gc_op_rows[] = {
     ROW(layer_norm, 0, "3x5,5,5"),
     ROW(layer_norm, 0, "2x3x4,4"), /* no bias */
     ROW(layer_norm, 0, "2x19,19,19"), /* rows past the 8 lanes, and a tail */
+    ROW(layer_norm, 0, "2x35x3,3,3"), /* 70 rows: two chunks of dw and db */
     ROW(embedding, 0, "5x3"),
     ROW(dropout, 0, "4x9"),
     {"reshape_permute", tx_gc_leaves, heads, 0, "2x3x6", {0}, 0},
