@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,11 @@
 
 typedef tx_real vreal __attribute__((vector_size(VBYTES), aligned(VBYTES)));
 typedef tx_real vreal_u __attribute__((vector_size(VBYTES), aligned(sizeof(tx_real))));
+#ifdef TX_DOUBLE
+typedef int64_t vlane __attribute__((vector_size(VBYTES))); /* lane indices */
+#else
+typedef int32_t vlane __attribute__((vector_size(VBYTES)));
+#endif
 
 /* acc[MR][NR] = Σ_k a(r, k) ⊗ b[k][0..NR) with a(r, k) = a[r·rs + k·ks],
  * then stored or added to C. b: packed [kc][NR]. Rows past m read row m-1
@@ -103,16 +109,55 @@ static void pack_at(int mc, int kc, const tx_real *A, int lda, int i0, int k0,
     }
 }
 
+/* d[i·NR + j] = s[j·lds + i] for i, j < VL: VL rows of B read as vectors
+ * and transposed in registers (gathered one element at a time, op(B) = Bᵀ
+ * took a quarter of the products' own time). Each stage swaps the
+ * off-diagonal h × h blocks of every 2h × 2h block: lane l of row i takes
+ * lane l − h of row i + h, or lane l + h of row i − h. After h = VL/2, ...,
+ * 1 the block is transposed. */
+static inline void transpose_block(const tx_real *restrict s, int lds, tx_real *restrict d) {
+    vreal r[VL];
+#pragma GCC unroll 16
+    for (int i = 0; i < VL; i++) {
+        r[i] = *(const vreal_u *)(s + (size_t)i * lds);
+        __builtin_prefetch(s + (size_t)i * lds + 4 * VL);
+    }
+#pragma GCC unroll 4
+    for (int h = VL / 2; h >= 1; h /= 2) {
+        vlane lo, hi; /* __builtin_shuffle: index VL + l is lane l of its second operand */
+#pragma GCC unroll 16
+        for (int l = 0; l < VL; l++) {
+            lo[l] = l & h ? VL + l - h : l;
+            hi[l] = l & h ? VL + l : l + h;
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < VL; i++) {
+            if (i & h) continue;
+            vreal a = r[i], b = r[i + h];
+            r[i] = __builtin_shuffle(a, b, lo);
+            r[i + h] = __builtin_shuffle(a, b, hi);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < VL; i++) *(vreal *)(d + (size_t)i * NR) = r[i];
+}
+
 /* op(B)[k0.., j0..] (kc × nc) into NR-column micro-panels [kc][NR]. */
 static void pack_b(int kc, int nc, const tx_real *B, int ldb, int tb, int k0,
                    int j0, tx_real *restrict dst) {
     for (int jr = 0; jr < nc; jr += NR, dst += (size_t)kc * NR) {
         int nr = nc - jr < NR ? nc - jr : NR;
         if (tb) {
-            /* B is [N, K]: row c of B is column c of the panel. Reading the
-             * nr rows side by side keeps every store contiguous. */
+            /* B is [N, K]: row c of B is column c of the panel. Blocks of
+             * VL × VL transposed in registers, the rest element by element
+             * with the nr rows side by side (every store contiguous). */
             const tx_real *src = B + (size_t)(j0 + jr) * ldb + k0;
-            for (int k = 0; k < kc; k++) {
+            int k = 0, kv = nr == NR ? kc / VL * VL : 0;
+            /* VL rows at a time along k: VL streams for the prefetcher */
+            for (int h = 0; h < NR && kv; h += VL)
+                for (k = 0; k < kv; k += VL)
+                    transpose_block(src + (size_t)h * ldb + k, ldb, dst + (size_t)k * NR + h);
+            for (k = kv; k < kc; k++) {
                 tx_real *d = dst + (size_t)k * NR;
                 int c = 0;
                 for (; c < nr; c++) d[c] = src[(size_t)c * ldb + k];
@@ -125,6 +170,8 @@ static void pack_b(int kc, int nc, const tx_real *B, int ldb, int tb, int k0,
                 const tx_real *src = B + (size_t)(k0 + k) * ldb + j0 + jr;
                 vreal *d = (vreal *)(dst + (size_t)k * NR);
                 d[0] = *(const vreal_u *)src, d[1] = *(const vreal_u *)(src + VL);
+                __builtin_prefetch(src + 8 * (size_t)ldb);
+                __builtin_prefetch(src + 8 * (size_t)ldb + VL);
             }
         } else {
             for (int k = 0; k < kc; k++) {

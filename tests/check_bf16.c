@@ -4,7 +4,9 @@
  * path (transposes, odd K, edges of every block, several k blocks, split
  * over threads), and the same bits whatever the thread count. Where the CPU
  * lacks AVX-512 BF16, training in bf16 must be refused instead
- * (tests/cli_train.sh checks the message). */
+ * (tests/cli_train.sh checks the message). Also the float build's own
+ * products where their lanes differ from the double build's (check_core):
+ * op(B) = Bᵀ packed by 16 × 16 transposes in registers. */
 #include "testutil.h"
 
 #include <string.h>
@@ -84,12 +86,39 @@ START_TEST(test_against_naive) {
 }
 END_TEST
 
+START_TEST(test_float_transposed_b) {
+    /* K and N multiples of the 16 lanes and not, several panels of 32
+     * columns and a ragged one, K past a k block (256) */
+    static const int sizes[][3] = {{5, 64, 16}, {20, 45, 33}, {33, 70, 300}, {7, 96, 48}};
+    tx_rng rng;
+    tx_rng_seed(&rng, 23);
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+        float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+        float *C = malloc(sizeof(float) * M * N);
+        double *R = malloc(sizeof(double) * M * N);
+        for (int i = 0; i < M * K; i++) A[i] = (float)tx_rng_normal(&rng);
+        for (int i = 0; i < K * N; i++) B[i] = (float)tx_rng_normal(&rng);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double r = 0;
+                for (int k = 0; k < K; k++) r += (double)A[i * K + k] * B[j * K + k];
+                R[i * N + j] = r;
+            }
+        tx_gemm(M, N, K, A, K, 0, B, K, 1, C, N, 0);
+        for (int i = 0; i < M * N; i++) ck_near(C[i], R[i], 2e-6 * K);
+        free(A), free(B), free(C), free(R);
+    }
+}
+END_TEST
+
 Suite *suite(void) {
     Suite *s = suite_create("bf16");
     TCase *tc = tcase_create("bf16");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_rounding);
     tcase_add_test(tc, test_against_naive);
+    tcase_add_test(tc, test_float_transposed_b);
     suite_add_tcase(s, tc);
     return s;
 }
