@@ -371,7 +371,7 @@ static void gelu_backward(tx_node *n) {
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (size_t i = 0; i < x->size; i++) {
         tx_real v = xd[i];
-        tx_real pdf = tx_exp((tx_real)-0.5 * v * v) * k;
+        tx_real pdf = tx_exp_nonpos((tx_real)-0.5 * v * v) * k;
         dx[i] = (add ? dx[i] : 0) + g[i] * (cdf[i] + v * pdf);
     }
 }
@@ -443,7 +443,7 @@ static void softmax_row(const tx_real *x, tx_real s, const tx_real *m,
         memset(y, 0, (size_t)n * sizeof *y);
         return;
     }
-    for (int j = 0; j < n; j++) y[j] = tx_exp(y[j] - mx);
+    for (int j = 0; j < n; j++) y[j] = tx_exp_nonpos(y[j] - mx);
     tx_real inv = (tx_real)(1 / row_sum(y, n));
     for (int j = 0; j < n; j++) y[j] *= inv;
 }
@@ -509,7 +509,7 @@ static void log_softmax_backward(tx_node *n) {
         for (int j = 0; j < c; j++) gsum += gr[j];
         tx_real *restrict dx = x->grad + r * c;
         for (int j = 0; j < c; j++)
-            dx[j] = (add ? dx[j] : 0) + gr[j] - (tx_real)(tx_exp(yr[j]) * gsum);
+            dx[j] = (add ? dx[j] : 0) + gr[j] - (tx_real)(tx_exp_nonpos(yr[j]) * gsum);
     }
 }
 
@@ -518,8 +518,8 @@ double tx_logsumexp(const tx_real *x, int n) {
     double acc[LANES] = {0};
     int j = 0;
     for (; j + LANES <= n; j += LANES)
-        for (int l = 0; l < LANES; l++) acc[l] += tx_exp(x[j + l] - mx);
-    for (int l = 0; j < n; j++, l++) acc[l] += tx_exp(x[j] - mx);
+        for (int l = 0; l < LANES; l++) acc[l] += tx_exp_nonpos(x[j + l] - mx);
+    for (int l = 0; j < n; j++, l++) acc[l] += tx_exp_nonpos(x[j] - mx);
     return mx + log(lanes_total(acc));
 }
 
@@ -567,7 +567,7 @@ static void cross_entropy_backward(tx_node *n) {
         }
         const tx_real *restrict xr = x->data + r * V, l = (tx_real)lse[r];
         const tx_real gs = (tx_real)g, ge = (tx_real)(g * e / V);
-        for (int c = 0; c < V; c++) dr[c] = (add ? dr[c] : 0) + gs * tx_exp(xr[c] - l) - ge;
+        for (int c = 0; c < V; c++) dr[c] = (add ? dr[c] : 0) + gs * tx_exp_nonpos(xr[c] - l) - ge;
         dr[tg[r]] -= (tx_real)(g * (1 - e));
     }
 }
