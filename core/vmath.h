@@ -18,14 +18,9 @@ static inline tx_real tx_exp(tx_real x) { return exp(x); }
 static inline tx_real tx_exp_nonpos(tx_real x) { return exp(x); }
 static inline tx_real tx_erf(tx_real x) { return erf(x); }
 #else
-/* e^x = 2^n · e^r with n = round(x·log2 e) and |r| <= ln2/2; e^r from a
- * degree-6 polynomial, 2^n put straight into the exponent bits. Below
- * -87.3 the result is 0 (e^-inf = 0 keeps masked softmax entries exactly
- * 0), above 88.7 +inf, and NaN stays NaN (computed on 0 meanwhile: a NaN
- * converted to an integer would be undefined). */
-static inline float tx_exp(float x) {
-    float xc = x > 88.7f ? 88.7f : x < -87.3f ? -87.3f : x == x ? x : 0;
-    float n = rintf(xc * 1.44269504088896341f);
+/* e^r for |r| <= ln2/2 (what is left of x once n = round(x·log2 e) is
+ * taken out, e^x = 2^n · e^r), from a degree-6 polynomial. */
+static inline float exp_reduced(float xc, float n) {
     float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -33,7 +28,17 @@ static inline float tx_exp(float x) {
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    float y = p * r * r + r + 1;
+    return p * r * r + r + 1;
+}
+
+/* e^x, 2^n put straight into the exponent bits. Below -87.3 the result is
+ * 0 (e^-inf = 0 keeps masked softmax entries exactly 0), above 88.7 +inf,
+ * and NaN stays NaN (computed on 0 meanwhile: a NaN converted to an integer
+ * would be undefined). */
+static inline float tx_exp(float x) {
+    float xc = x > 88.7f ? 88.7f : x < -87.3f ? -87.3f : x == x ? x : 0;
+    float n = rintf(xc * 1.44269504088896341f);
+    float y = exp_reduced(xc, n);
     /* n reaches 128 above x = 88.03, one past the largest exponent: scale
      * by 2^127 and then by 2 */
     float n1 = n > 127 ? 127 : n;
@@ -55,14 +60,7 @@ static inline float tx_exp(float x) {
 static inline float tx_exp_nonpos(float x) {
     float xc = x < -87.3f ? -87.3f : x;
     float m = xc * 1.44269504088896341f + 0x1.8p23f, n = m - 0x1.8p23f;
-    float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * r * r + r + 1;
+    float y = exp_reduced(xc, n);
     uint32_t bits; /* unsigned: what a NaN leaves there wraps, defined */
     memcpy(&bits, &m, sizeof bits);
     bits = (bits - 0x4B400000u + 127u) << 23; /* 2^n */
