@@ -592,7 +592,7 @@ tx_tensor *tx_cross_entropy(tx_tape *tp, tx_tensor *logits, const int *targets,
         const tx_real *xr = x->data + r * V;
         lse[r] = tx_logsumexp(xr, V);
         if (targets[r] == ignore_index) continue;
-        double sum = row_sum(xr, V);
+        double sum = e ? row_sum(xr, V) : 0; /* only label smoothing reads it */
         loss[r] = -(1 - e) * (xr[targets[r]] - lse[r]) - e / V * (sum - V * lse[r]);
     }
     double total = 0, count = 0;
