@@ -1013,9 +1013,10 @@ static void attention_reach(const mask_view *mv, int b, int h, int Tq, int Tk, i
     for (; seen < Tk; seen++) first[seen] = Tq;
 }
 
-/* Where a softmax row that reaches `reach` of n entries may stop: at a
- * multiple of MAX_LANES (of LANES too), so each lane of the row sums gets
- * the same terms as over the whole row but for exact zeros. */
+/* Where a softmax row that reaches `reach` of its n entries stops: rounded
+ * up to whole vectors of MAX_LANES. Any stop past the reach gives the same
+ * bits: the row sums put entry j in lane j mod LANES wherever the row ends,
+ * and the entries left out are exact zeros (−inf for the maximum). */
 static int row_span(int reach, int n) {
     int r = (reach + MAX_LANES - 1) / MAX_LANES * MAX_LANES;
     return r < n ? r : n;
