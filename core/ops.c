@@ -645,6 +645,16 @@ static void row_sums_g(const tx_real *dy, const tx_real *w, const tx_real *x,
     *sgx = lanes_total(b);
 }
 
+/* t's gradient gets Σ over the nch chunks of part[ch·2C + j], in chunk order. */
+static void add_chunk_sums(tx_tensor *t, const double *part, int nch, int C) {
+    int add = tx_grad_add(t);
+    for (int j = 0; j < C; j++) {
+        double sum = 0;
+        for (int ch = 0; ch < nch; ch++) sum += part[(size_t)ch * 2 * C + j];
+        t->grad[j] = (add ? t->grad[j] : 0) + (tx_real)sum;
+    }
+}
+
 static void layer_norm_backward(tx_node *n) {
     /* In the forward pass this was, per row, x̂ = (x − μ)·r with
      * r = 1/sqrt(var + eps), and y = x̂·w + b. With g = dy·w:
@@ -684,16 +694,8 @@ static void layer_norm_backward(tx_node *n) {
                 for (int j = 0; j < C; j++) pb[j] += gr[j];
         }
     }
-    for (int k = 0; k < 2; k++) {
-        tx_tensor *t = k ? b : w;
-        if (!(k ? db : dw)) continue;
-        int addt = tx_grad_add(t);
-        for (int j = 0; j < C; j++) {
-            double sum = 0;
-            for (int ch = 0; ch < nch; ch++) sum += s->part[(size_t)ch * 2 * C + (size_t)k * C + j];
-            t->grad[j] = (addt ? t->grad[j] : 0) + (tx_real)sum;
-        }
-    }
+    if (dw) add_chunk_sums(w, s->part, nch, C);
+    if (db) add_chunk_sums(b, s->part + C, nch, C);
 }
 
 tx_tensor *tx_layer_norm(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b,
@@ -1032,8 +1034,7 @@ typedef struct attention_state {
     double p;           /* dropout probability, 0: none */
     int H, D;
     heads_view qv, kv;  /* q and the output; k and v */
-    const int *reach;   /* [B·H·Tq] row i sees keys [0, reach) (attention_reach) */
-    const int *first;   /* [B·H·Tk] the first row that sees key j */
+    const int *rows;    /* [B·H][Tq + Tk] each block's reach and first (attention_blocks) */
 } attention_state;
 
 static void attention_backward(tx_node *n) {
@@ -1064,7 +1065,7 @@ static void attention_backward(tx_node *n) {
         size_t off = (size_t)t * Tq * Tk, qo = heads_at(st->qv, t, H), ko = heads_at(st->kv, t, H);
         const tx_real *p = P->data + off, *pd = st->Pd ? st->Pd + off : p;
         const tx_real *dO = n->out->grad + qo;
-        const int *reach = st->reach + (size_t)t * Tq, *first = st->first + (size_t)t * Tk;
+        const int *reach = st->rows + (size_t)t * (Tq + Tk), *first = reach + Tq;
         /* columns of dP a row needs; terms of dq, dk and dv that are not zeros */
         tx_gemm_band cols = {NULL, NULL, reach}, by_query = {NULL, reach, NULL},
                      by_key = {first, NULL, NULL};
@@ -1093,12 +1094,14 @@ static void attention_backward(tx_node *n) {
 }
 
 /* The forward pass of every (b, h) block: q and out laid out as qv, k and v
- * as kv; P [B, H, Tq, Tk]. */
-static void attention_blocks(const tx_real *q, heads_view qv, const tx_real *k, const tx_real *v,
-                             heads_view kv, int H, int D, const tx_tensor *mask, tx_real scale,
-                             tx_tensor *P, tx_real *Pd, uint64_t key, double p, tx_real *out,
-                             int *reach_all, int *first_all) {
+ * as kv; P [B, H, Tq, Tk]. Returns each block's reach and first
+ * (attention_reach), [B·H][Tq + Tk] on the arena, for the backward. */
+static const int *attention_blocks(tx_tape *tp, const tx_real *q, heads_view qv,
+                                   const tx_real *k, const tx_real *v, heads_view kv, int H,
+                                   int D, const tx_tensor *mask, tx_real scale, tx_tensor *P,
+                                   tx_real *Pd, uint64_t key, double p, tx_real *out) {
     int BH = P->shape[0] * H, Tq = P->shape[2], Tk = P->shape[3];
+    int *rows = tx_tape_alloc(tp, (size_t)BH * (Tq + Tk) * sizeof *rows);
     mask_view mv = mask_view_make("attention", P, mask);
 #pragma omp parallel if (BH > 1 && (double)BH * Tq * Tk * D >= TX_PAR_MIN_MACS)
     {
@@ -1106,13 +1109,11 @@ static void attention_blocks(const tx_real *q, heads_view qv, const tx_real *k, 
 #pragma omp for schedule(static)
     for (int t = 0; t < BH; t++) {
         size_t off = (size_t)t * Tq * Tk, qo = heads_at(qv, t, H), ko = heads_at(kv, t, H);
-        int *reach = reach_all + (size_t)t * Tq, *first = first_all + (size_t)t * Tk;
-        if (prev == t - 1 && t % H && !mv.st[1]) { /* one mask for all heads: as block t − 1 */
-            memcpy(reach, reach - Tq, (size_t)Tq * sizeof *reach);
-            memcpy(first, first - Tk, (size_t)Tk * sizeof *first);
-        } else {
+        int *reach = rows + (size_t)t * (Tq + Tk), *first = reach + Tq;
+        if (prev == t - 1 && t % H && !mv.st[1]) /* one mask for all heads: as block t − 1 */
+            memcpy(reach, reach - (Tq + Tk), (size_t)(Tq + Tk) * sizeof *reach);
+        else
             attention_reach(&mv, t / H, t % H, Tq, Tk, reach, first);
-        }
         prev = t;
         /* the scores a row needs; the terms of P·v that are not zeros */
         tx_gemm_band cols = {NULL, NULL, reach}, by_query = {NULL, reach, NULL};
@@ -1132,6 +1133,7 @@ static void attention_blocks(const tx_real *q, heads_view qv, const tx_real *k, 
         tx_gemm_banded(Tq, D, Tk, pt, Tk, 0, v + ko, kv.ld, 0, out + qo, qv.ld, 0, &by_query);
     }
     }
+    return rows;
 }
 
 /* The op around attention_blocks for both layouts: out has q's shape. */
@@ -1145,16 +1147,14 @@ static tx_tensor *attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *
     int drop = tp->training && dropout > 0;
     uint64_t key = drop ? tp->seed * 0x9e3779b97f4a7c15ULL + ++tp->ncalls : 0;
     tx_real *Pd = drop ? tx_tape_alloc(tp, P->size * sizeof(tx_real)) : NULL;
-    int *reach = tx_tape_alloc(tp, (size_t)B * H * Tq * sizeof *reach),
-        *first = tx_tape_alloc(tp, (size_t)B * H * Tk * sizeof *first);
-    attention_blocks(q->data, qv, k->data, v->data, kv, H, D, mask, scale, P, Pd, key, dropout,
-                     out->data, reach, first);
+    const int *rows = attention_blocks(tp, q->data, qv, k->data, v->data, kv, H, D, mask, scale,
+                                       P, Pd, key, dropout, out->data);
     tx_node *n = tx_op_record(tp, "attention", attention_backward, out, q, k, v);
     attention_state *st = tx_op_save(tp, n, sizeof *st);
     int nscratch = tx_get_threads() < B * H ? tx_get_threads() : B * H;
     if (st)
         *st = (attention_state){P, Pd, tx_tape_alloc(tp, (size_t)nscratch * Tq * Tk * sizeof(tx_real)),
-                                nscratch, scale, key, drop ? dropout : 0, H, D, qv, kv, reach, first};
+                                nscratch, scale, key, drop ? dropout : 0, H, D, qv, kv, rows};
     if (probs) *probs = P;
     return out;
 }
@@ -1193,10 +1193,8 @@ tx_tensor *tx_attention_cached(tx_tape *tp, tx_tensor *q, const tx_real *k, cons
     int B = q->shape[0], H = q->shape[1], Tq = q->shape[2], D = q->shape[3];
     tx_tensor *P = tx_tensor_new(tp, 0, 4, B, H, Tq, Tk);
     tx_tensor *out = tx_tensor_newv(tp, 0, 4, q->shape);
-    int *reach = tx_tape_alloc(tp, (size_t)B * H * Tq * sizeof *reach),
-        *first = tx_tape_alloc(tp, (size_t)B * H * Tk * sizeof *first);
-    attention_blocks(q->data, heads_bhtd(H, Tq, D), k, v, heads_bhtd(H, cap, D), H, D, mask,
-                     scale, P, NULL, 0, 0, out->data, reach, first);
+    attention_blocks(tp, q->data, heads_bhtd(H, Tq, D), k, v, heads_bhtd(H, cap, D), H, D, mask,
+                     scale, P, NULL, 0, 0, out->data);
     return out;
 }
 
