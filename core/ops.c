@@ -33,7 +33,24 @@ static double lanes_total(const double *acc) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-/* Σ x[j] and Σ (x[j] − mu)² for j < C. */
+/* The same lanes as vectors: LANES entries of x, and their sums in double.
+ * Alignment: an entry's; x + j is a vector wherever j falls. */
+typedef tx_real sum_vec __attribute__((vector_size(LANES * sizeof(tx_real)),
+                                       aligned(sizeof(tx_real))));
+typedef double sum_acc __attribute__((vector_size(LANES * sizeof(double)),
+                                      aligned(sizeof(double))));
+
+static inline sum_acc widen(const tx_real *x) {
+    return __builtin_convertvector(*(const sum_vec *)x, sum_acc);
+}
+
+static inline double acc_total(sum_acc acc) {
+    double part[LANES];
+    memcpy(part, &acc, sizeof part);
+    return lanes_total(part);
+}
+
+/* Σ x[j] for j < C. */
 static double row_sum(const tx_real *x, int C) {
     double acc[LANES] = {0};
     int j = 0;
@@ -66,15 +83,6 @@ static tx_real row_max(const tx_real *x, int C) {
     tx_real mx = acc[0];
     for (int l = 1; l < MAX_LANES; l++) mx = acc[l] > mx ? acc[l] : mx;
     return mx;
-}
-
-static double row_sq_dev(const tx_real *x, double mu, int C) {
-    double acc[LANES] = {0};
-    int j = 0;
-    for (; j + LANES <= C; j += LANES)
-        for (int l = 0; l < LANES; l++) acc[l] += (x[j + l] - mu) * (x[j + l] - mu);
-    for (int l = 0; j < C; j++, l++) acc[l] += (x[j] - mu) * (x[j] - mu);
-    return lanes_total(acc);
 }
 
 static tx_tensor *output_like(tx_tape *tp, const tx_tensor *x, tx_tensor *a,
@@ -431,21 +439,58 @@ static const tx_real *mask_row(const mask_view *mv, int i0, int i1, int i2) {
                  : NULL;
 }
 
-/* y = softmax(s·x + m) over n entries; every entry masked gives zeros. */
+/* y = softmax(s·x + m) over n entries; every entry masked gives zeros. The
+ * same sums as row_max and row_sum in the same lanes, fused into two
+ * passes of whole vectors: attention's rows are short (16 to 64 entries
+ * under a causal mask), and there three passes through row_max, row_sum
+ * and the loops around them took twice as long. */
+typedef tx_real row_vec __attribute__((vector_size(MAX_LANES * sizeof(tx_real)),
+                                       aligned(sizeof(tx_real))));
+#ifdef TX_DOUBLE
+typedef int64_t row_mask __attribute__((vector_size(MAX_LANES * sizeof(tx_real))));
+#else
+typedef int32_t row_mask __attribute__((vector_size(MAX_LANES * sizeof(tx_real))));
+#endif
+
 static void softmax_row(const tx_real *x, tx_real s, const tx_real *m,
                         tx_real *y, int n) {
-    if (m)
-        for (int j = 0; j < n; j++) y[j] = s * x[j] + m[j];
-    else
-        for (int j = 0; j < n; j++) y[j] = s * x[j];
-    tx_real mx = row_max(y, n);
+    int nv = n / MAX_LANES * MAX_LANES, j;
+    row_vec vmax; /* row_max's lanes */
+    for (int l = 0; l < MAX_LANES; l++) vmax[l] = -INFINITY;
+    for (j = 0; j < nv; j += MAX_LANES) {
+        row_vec v = s * *(const row_vec *)(x + j);
+        if (m) v += *(const row_vec *)(m + j);
+        *(row_vec *)(y + j) = v;
+        row_mask gt = v > vmax;
+        vmax = (row_vec)(((row_mask)v & gt) | ((row_mask)vmax & ~gt));
+    }
+    for (int l = 0; j < n; j++, l++) {
+        y[j] = m ? s * x[j] + m[j] : s * x[j];
+        vmax[l] = y[j] > vmax[l] ? y[j] : vmax[l];
+    }
+    tx_real mx = vmax[0];
+    for (int l = 1; l < MAX_LANES; l++) mx = vmax[l] > mx ? vmax[l] : mx;
     if (mx == -INFINITY) {
         memset(y, 0, (size_t)n * sizeof *y);
         return;
     }
-    for (int j = 0; j < n; j++) y[j] = tx_exp_nonpos(y[j] - mx);
-    tx_real inv = (tx_real)(1 / row_sum(y, n));
-    for (int j = 0; j < n; j++) y[j] *= inv;
+    sum_acc acc = {0}; /* row_sum's lanes: entry j in lane j mod LANES */
+    for (j = 0; j < nv; j += MAX_LANES) {
+        row_vec e;
+        for (int l = 0; l < MAX_LANES; l++) e[l] = tx_exp_nonpos(y[j + l] - mx);
+        *(row_vec *)(y + j) = e;
+        for (int h = 0; h < MAX_LANES; h += LANES)
+            acc += widen(y + j + h);
+    }
+    for (int k = j; k < n; k++) y[k] = tx_exp_nonpos(y[k] - mx);
+    for (; j + LANES <= n; j += LANES)
+        acc += widen(y + j);
+    double part[LANES];
+    memcpy(part, &acc, sizeof part);
+    for (int l = 0; j < n; j++, l++) part[l] += y[j];
+    tx_real inv = (tx_real)(1 / lanes_total(part));
+    for (j = 0; j < nv; j += MAX_LANES) *(row_vec *)(y + j) *= inv;
+    for (; j < n; j++) y[j] *= inv;
 }
 
 /* s·y ⊙ (dy − Σ dy⊙y) added to dx, or (add 0) stored there; dx may be dy
@@ -625,24 +670,119 @@ typedef struct layer_norm_state {
     double *part;       /* [chunks of LN_CHUNK rows][2][C]: Σ dy·x̂ and Σ dy per chunk */
 } layer_norm_state;
 
-/* Σ g[j] and Σ g[j]·x̂[j] with g = dy·w and x̂ = (x − mu)·r. */
-static void row_sums_g(const tx_real *dy, const tx_real *w, const tx_real *x,
-                       double mu, double r, int C, double *sg, double *sgx) {
-    double a[LANES] = {0}, b[LANES] = {0};
-    int j = 0;
-    for (; j + LANES <= C; j += LANES)
-        for (int l = 0; l < LANES; l++) {
-            double g = (double)dy[j + l] * w[j + l];
-            a[l] += g;
-            b[l] += g * ((x[j + l] - mu) * r);
-        }
-    for (int l = 0; j < C; j++, l++) {
-        double g = (double)dy[j] * w[j];
-        a[l] += g;
-        b[l] += g * ((x[j] - mu) * r);
+/* Layer norm goes through the rows LN_ROWS at a time. A row's sums are
+ * chains of dependent adds (lane l adds entries l, l + LANES, ... in
+ * order), and alone a row of 128 spent more than half its time waiting on
+ * them; the chains of LN_ROWS rows side by side keep the adders busy. The
+ * sums and their order are a single row's, so are the results. Both
+ * functions below are always inlined, so nb = LN_ROWS and nb = 1 (the rows
+ * left over) each get a loop over constant rows. */
+#define LN_ROWS 8
+
+/* Rows x [nb, C] to y: mean and rstd [nb] out. */
+static inline __attribute__((always_inline)) void
+norm_rows(const tx_real *x, const tx_real *w, const tx_real *b, tx_real *y, double *mean,
+          double *rstd, int nb, int C, double eps) {
+    int C8 = C / LANES * LANES;
+    sum_acc s[LN_ROWS] = {0}, q[LN_ROWS] = {0};
+    double mu[LN_ROWS], rs[LN_ROWS];
+    for (int j = 0; j < C8; j += LANES)
+        for (int r = 0; r < nb; r++) s[r] += widen(x + (size_t)r * C + j);
+    for (int r = 0; r < nb; r++) {
+        for (int j = C8; j < C; j++) s[r][j - C8] += x[(size_t)r * C + j];
+        mu[r] = acc_total(s[r]) / C;
     }
-    *sg = lanes_total(a);
-    *sgx = lanes_total(b);
+    for (int j = 0; j < C8; j += LANES)
+        for (int r = 0; r < nb; r++) {
+            sum_acc d = widen(x + (size_t)r * C + j) - mu[r];
+            q[r] += d * d;
+        }
+    for (int r = 0; r < nb; r++) {
+        for (int j = C8; j < C; j++) {
+            double d = x[(size_t)r * C + j] - mu[r];
+            q[r][j - C8] += d * d;
+        }
+        rs[r] = 1 / sqrt(acc_total(q[r]) / C + eps);
+        mean[r] = mu[r], rstd[r] = rs[r];
+    }
+    for (int j = 0; j < C8; j += LANES) {
+        sum_acc wv = widen(w + j);
+        for (int r = 0; r < nb; r++) {
+            sum_acc v = (widen(x + (size_t)r * C + j) - mu[r]) * rs[r] * wv;
+            if (b) v += widen(b + j);
+            *(sum_vec *)(y + (size_t)r * C + j) = __builtin_convertvector(v, sum_vec);
+        }
+    }
+    for (int r = 0; r < nb; r++)
+        for (int j = C8; j < C; j++) {
+            double v = (x[(size_t)r * C + j] - mu[r]) * rs[r] * w[j];
+            y[(size_t)r * C + j] = (tx_real)(b ? v + b[j] : v);
+        }
+}
+
+/* Rows [nb, C] of the backward pass (see layer_norm_backward): dx, stored
+ * or added (add), unless NULL; each row's dy·x̂ and dy added to pw and pb
+ * [C], in row order, unless NULL. */
+static inline __attribute__((always_inline)) void
+norm_rows_backward(const tx_real *x, const tx_real *dy, const tx_real *w, const double *mean,
+                   const double *rstd, tx_real *dx, int add, double *pw, double *pb, int nb,
+                   int C) {
+    int C8 = C / LANES * LANES;
+    if (dx) {
+        sum_acc sg[LN_ROWS] = {0}, sgx[LN_ROWS] = {0}; /* Σ g and Σ g·x̂, g = dy·w */
+        double mg[LN_ROWS], mgx[LN_ROWS];
+        for (int j = 0; j < C8; j += LANES) {
+            sum_acc wv = widen(w + j);
+            for (int r = 0; r < nb; r++) {
+                sum_acc g = widen(dy + (size_t)r * C + j) * wv;
+                sg[r] += g;
+                sgx[r] += g * ((widen(x + (size_t)r * C + j) - mean[r]) * rstd[r]);
+            }
+        }
+        for (int r = 0; r < nb; r++) {
+            for (int j = C8; j < C; j++) {
+                double g = (double)dy[(size_t)r * C + j] * w[j];
+                sg[r][j - C8] += g;
+                sgx[r][j - C8] += g * ((x[(size_t)r * C + j] - mean[r]) * rstd[r]);
+            }
+            mg[r] = acc_total(sg[r]) / C, mgx[r] = acc_total(sgx[r]) / C;
+        }
+        for (int j = 0; j < C8; j += LANES) {
+            sum_acc wv = widen(w + j);
+            for (int r = 0; r < nb; r++) {
+                sum_acc xh = (widen(x + (size_t)r * C + j) - mean[r]) * rstd[r];
+                sum_vec d = __builtin_convertvector(
+                    rstd[r] * (widen(dy + (size_t)r * C + j) * wv - mg[r] - xh * mgx[r]), sum_vec);
+                sum_vec *o = (sum_vec *)(dx + (size_t)r * C + j);
+                *o = add ? *o + d : d;
+            }
+        }
+        for (int r = 0; r < nb; r++)
+            for (int j = C8; j < C; j++) {
+                size_t e = (size_t)r * C + j;
+                double xh = (x[e] - mean[r]) * rstd[r];
+                dx[e] = (add ? dx[e] : 0) +
+                        (tx_real)(rstd[r] * ((double)dy[e] * w[j] - mg[r] - xh * mgx[r]));
+            }
+    }
+    if (!pw && !pb) return;
+    for (int j = 0; j < C8; j += LANES) {
+        sum_acc aw = pw ? *(const sum_acc *)(pw + j) : (sum_acc){0},
+                ab = pb ? *(const sum_acc *)(pb + j) : (sum_acc){0};
+        for (int r = 0; r < nb; r++) {
+            sum_acc g = widen(dy + (size_t)r * C + j);
+            aw += g * ((widen(x + (size_t)r * C + j) - mean[r]) * rstd[r]);
+            ab += g;
+        }
+        if (pw) *(sum_acc *)(pw + j) = aw;
+        if (pb) *(sum_acc *)(pb + j) = ab;
+    }
+    for (int j = C8; j < C; j++)
+        for (int r = 0; r < nb; r++) {
+            size_t e = (size_t)r * C + j;
+            if (pw) pw[j] += (double)dy[e] * ((x[e] - mean[r]) * rstd[r]);
+            if (pb) pb[j] += dy[e];
+        }
 }
 
 /* t's gradient gets Σ over the nch chunks of part[ch·2C + j], in chunk order. */
@@ -671,27 +811,21 @@ static void layer_norm_backward(tx_node *n) {
     int add = x->grad && tx_grad_add(x);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (int ch = 0; ch < nch; ch++) {
-        double *restrict pw = s->part + (size_t)ch * 2 * C, *restrict pb = pw + C;
-        for (int j = 0; j < 2 * C; j++) pw[j] = 0;
-        for (int r = ch * LN_CHUNK; r < N && r < (ch + 1) * LN_CHUNK; r++) {
-            const tx_real *xr = x->data + (size_t)r * C, *gr = dy + (size_t)r * C;
-            const tx_real *restrict wd = w->data;
-            const double mu = mean[r], rs = rstd[r];
-            if (x->grad) {
-                double mg, mgx;
-                row_sums_g(gr, wd, xr, mu, rs, C, &mg, &mgx);
-                mg /= C;
-                mgx /= C;
-                tx_real *restrict dx = x->grad + (size_t)r * C;
-                for (int j = 0; j < C; j++) {
-                    double xh = (xr[j] - mu) * rs;
-                    dx[j] = (add ? dx[j] : 0) + (tx_real)(rs * ((double)gr[j] * wd[j] - mg - xh * mgx));
-                }
+        double *pw = dw ? s->part + (size_t)ch * 2 * C : NULL, *pb = db ? s->part + (size_t)ch * 2 * C + C : NULL;
+        for (int j = 0; j < 2 * C; j++) s->part[(size_t)ch * 2 * C + j] = 0;
+        int r1 = (ch + 1) * LN_CHUNK < N ? (ch + 1) * LN_CHUNK : N;
+        for (int r = ch * LN_CHUNK; r < r1;) {
+            size_t e = (size_t)r * C;
+            tx_real *dx = x->grad ? x->grad + e : NULL;
+            if (r1 - r >= LN_ROWS) {
+                norm_rows_backward(x->data + e, dy + e, w->data, mean + r, rstd + r, dx, add, pw,
+                                   pb, LN_ROWS, C);
+                r += LN_ROWS;
+            } else {
+                norm_rows_backward(x->data + e, dy + e, w->data, mean + r, rstd + r, dx, add, pw,
+                                   pb, 1, C);
+                r++;
             }
-            if (dw)
-                for (int j = 0; j < C; j++) pw[j] += (double)gr[j] * ((xr[j] - mu) * rs);
-            if (db)
-                for (int j = 0; j < C; j++) pb[j] += gr[j];
         }
     }
     if (dw) add_chunk_sums(w, s->part, nch, C);
@@ -711,19 +845,21 @@ tx_tensor *tx_layer_norm(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b,
     double *stats = record ? tx_tape_alloc(tp, 2 * (size_t)N * sizeof *stats) : NULL;
     double *part = record ? tx_tape_alloc(tp, (size_t)(N + LN_CHUNK - 1) / LN_CHUNK * 2 * C *
                                                   sizeof *part) : NULL;
-#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
-    for (int r = 0; r < N; r++) {
-        const tx_real *xr = x->data + (size_t)r * C;
-        double mu = row_sum(xr, C) / C;
-        double rs = 1 / sqrt(row_sq_dev(xr, mu, C) / C + eps);
-        /* restrict: y overlaps none of x, w, b, so the loop vectorises */
-        tx_real *restrict y = out->data + (size_t)r * C;
-        const tx_real *restrict wd = w->data, *restrict bd = b ? b->data : NULL;
-        if (bd)
-            for (int j = 0; j < C; j++) y[j] = (tx_real)((xr[j] - mu) * rs * wd[j] + bd[j]);
+    /* mean and rstd land in scratch when no backward pass will read them */
+    double scratch[2 * LN_ROWS];
+    int nblk = (N + LN_ROWS - 1) / LN_ROWS;
+#pragma omp parallel for schedule(static) private(scratch) if (x->size >= TX_PAR_MIN_ELEMS)
+    for (int k = 0; k < nblk; k++) {
+        int r0 = k * LN_ROWS, nb = N - r0 < LN_ROWS ? N - r0 : LN_ROWS;
+        double *mu = stats ? stats + r0 : scratch, *rs = stats ? stats + N + r0 : scratch + LN_ROWS;
+        const tx_real *bd = b ? b->data : NULL;
+        if (nb == LN_ROWS)
+            norm_rows(x->data + (size_t)r0 * C, w->data, bd, out->data + (size_t)r0 * C, mu, rs,
+                      LN_ROWS, C, eps);
         else
-            for (int j = 0; j < C; j++) y[j] = (tx_real)((xr[j] - mu) * rs * wd[j]);
-        if (stats) stats[r] = mu, stats[N + r] = rs;
+            for (int r = 0; r < nb; r++)
+                norm_rows(x->data + (size_t)(r0 + r) * C, w->data, bd,
+                          out->data + (size_t)(r0 + r) * C, mu + r, rs + r, 1, C, eps);
     }
     tx_node *n = tx_op_record(tp, "layer_norm", layer_norm_backward, out, x, w, b);
     layer_norm_state *s = tx_op_save(tp, n, sizeof *s);

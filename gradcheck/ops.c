@@ -67,9 +67,12 @@ static tx_tensor *cross_entropy(tx_tape *tp, void *v) {
     static const int targets[6] = {2, 0, 4, 1, 0, 3};
     return tx_cross_entropy(tp, c->in[0], targets, 0, c->v ? (tx_real)0.1 : 0);
 }
+/* variant 1: x used again later (a mul), so the backward adds to dx */
 static tx_tensor *layer_norm(tx_tape *tp, void *v) {
     CTX(v);
-    return PROJECT(tp, tx_layer_norm(tp, c->in[0], c->in[1], c->in[2], (tx_real)1e-5));
+    tx_tensor *y = tx_layer_norm(tp, c->in[0], c->in[1], c->in[2], (tx_real)1e-5);
+    if (c->v) y = tx_add(tp, y, tx_mul(tp, c->in[0], c->in[0]));
+    return PROJECT(tp, y);
 }
 static tx_tensor *embedding(tx_tape *tp, void *v) {
     CTX(v);
@@ -153,6 +156,8 @@ const tx_gc_row tx_gc_op_rows[] = {
     ROW(layer_norm, 0, "2x3x4,4"), /* no bias */
     ROW(layer_norm, 0, "2x19,19,19"), /* rows past the 8 lanes, and a tail */
     ROW(layer_norm, 0, "2x35x3,3,3"), /* 70 rows: two chunks of dw and db */
+    ROW(layer_norm, 0, "10x16,16"), /* a block of 8 rows and 2 more, whole vectors */
+    ROW(layer_norm, 1, "3x4x19,19,19"), /* dx added; 8 rows and 4 more, a tail */
     ROW(embedding, 0, "5x3"),
     ROW(dropout, 0, "4x9"),
     {"reshape_permute", tx_gc_leaves, heads, 0, "2x3x6", {0}, 0},
