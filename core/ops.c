@@ -734,6 +734,10 @@ norm_rows_backward(const tx_real *x, const tx_real *dy, const tx_real *w, const 
         for (int j = 0; j < C8; j += LANES) {
             sum_acc wv = widen(w + j);
             for (int r = 0; r < nb; r++) {
+                if (j % (64 / sizeof(tx_real)) == 0) { /* the next rows, a line at a time */
+                    __builtin_prefetch(x + (size_t)(r + nb) * C + j);
+                    __builtin_prefetch(dy + (size_t)(r + nb) * C + j);
+                }
                 sum_acc g = widen(dy + (size_t)r * C + j) * wv;
                 sg[r] += g;
                 sgx[r] += g * ((widen(x + (size_t)r * C + j) - mean[r]) * rstd[r]);
