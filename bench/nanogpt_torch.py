@@ -21,8 +21,10 @@ Settings:
 - schedule: linear warm-up over 100 iterations, cosine decay to 1e-4 at
   iteration STEPS (default 2000), STEPS optimizer steps (it = 0..STEPS-1).
 - batches: 12 random windows of 64 from train (Generator seeded 1337).
-- evaluation (timed, as nanoGPT does): at it % 250 == 0 and at the end, mean
-  loss of 20 random train and 20 random val batches (Generator seeded 2024).
+- evaluation (timed, as nanoGPT does): at it % 250 == 0 but not before the
+  first step, and at the end (8 in 2000 steps, as our trainer validates;
+  nanoGPT also evaluates at it 0), mean loss of 20 random train and 20
+  random val batches (Generator seeded 2024).
 - precision: float32 (default, nanoGPT's CPU setting) or bf16: the forward
   passes and losses under torch.autocast("cpu", dtype=torch.bfloat16), as
   nanoGPT does on GPUs; the weights and AdamW stay float32.
@@ -217,7 +219,7 @@ def main(path, threads, steps=2000, valid_windows=1000, precision="float32"):
         lr = lr_at(it, steps)
         for g in opt.param_groups:
             g["lr"] = lr
-        if it % EVAL_INTERVAL == 0:
+        if it and it % EVAL_INTERVAL == 0:
             with autocast():
                 report(model, it, (train, val), eval_gen)
         with autocast():
