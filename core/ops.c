@@ -815,8 +815,9 @@ static void layer_norm_backward(tx_node *n) {
     int add = x->grad && tx_grad_add(x);
 #pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (int ch = 0; ch < nch; ch++) {
-        double *pw = dw ? s->part + (size_t)ch * 2 * C : NULL, *pb = db ? s->part + (size_t)ch * 2 * C + C : NULL;
-        for (int j = 0; j < 2 * C; j++) s->part[(size_t)ch * 2 * C + j] = 0;
+        double *part = s->part + (size_t)ch * 2 * C, *pw = dw ? part : NULL,
+               *pb = db ? part + C : NULL;
+        for (int j = 0; j < 2 * C; j++) part[j] = 0;
         int r1 = (ch + 1) * LN_CHUNK < N ? (ch + 1) * LN_CHUNK : N;
         for (int r = ch * LN_CHUNK; r < r1;) {
             size_t e = (size_t)r * C;
