@@ -485,10 +485,8 @@ static void softmax_row(const tx_real *x, tx_real s, const tx_real *m,
     for (int k = j; k < n; k++) y[k] = tx_exp_nonpos(y[k] - mx);
     for (; j + LANES <= n; j += LANES)
         acc += widen(y + j);
-    double part[LANES];
-    memcpy(part, &acc, sizeof part);
-    for (int l = 0; j < n; j++, l++) part[l] += y[j];
-    tx_real inv = (tx_real)(1 / lanes_total(part));
+    for (int l = 0; j < n; j++, l++) acc[l] += y[j];
+    tx_real inv = (tx_real)(1 / acc_total(acc));
     for (j = 0; j < nv; j += MAX_LANES) *(row_vec *)(y + j) *= inv;
     for (; j < n; j++) y[j] *= inv;
 }
@@ -850,12 +848,11 @@ tx_tensor *tx_layer_norm(tx_tape *tp, tx_tensor *x, tx_tensor *w, tx_tensor *b,
     double *stats = record ? tx_tape_alloc(tp, 2 * (size_t)N * sizeof *stats) : NULL;
     double *part = record ? tx_tape_alloc(tp, (size_t)(N + LN_CHUNK - 1) / LN_CHUNK * 2 * C *
                                                   sizeof *part) : NULL;
-    /* mean and rstd land in scratch when no backward pass will read them */
-    double scratch[2 * LN_ROWS];
     int nblk = (N + LN_ROWS - 1) / LN_ROWS;
-#pragma omp parallel for schedule(static) private(scratch) if (x->size >= TX_PAR_MIN_ELEMS)
+#pragma omp parallel for schedule(static) if (x->size >= TX_PAR_MIN_ELEMS)
     for (int k = 0; k < nblk; k++) {
         int r0 = k * LN_ROWS, nb = N - r0 < LN_ROWS ? N - r0 : LN_ROWS;
+        double scratch[2 * LN_ROWS]; /* mean and rstd when no backward pass reads them */
         double *mu = stats ? stats + r0 : scratch, *rs = stats ? stats + N + r0 : scratch + LN_ROWS;
         const tx_real *bd = b ? b->data : NULL;
         if (nb == LN_ROWS)
@@ -1293,9 +1290,11 @@ static tx_tensor *attention(tx_tape *tp, tx_tensor *q, tx_tensor *k, tx_tensor *
     tx_node *n = tx_op_record(tp, "attention", attention_backward, out, q, k, v);
     attention_state *st = tx_op_save(tp, n, sizeof *st);
     int nscratch = tx_get_threads() < B * H ? tx_get_threads() : B * H;
-    if (st)
-        *st = (attention_state){P, Pd, tx_tape_alloc(tp, (size_t)nscratch * Tq * Tk * sizeof(tx_real)),
-                                nscratch, scale, key, drop ? dropout : 0, H, D, qv, kv, rows};
+    if (st) {
+        tx_real *dP = tx_tape_alloc(tp, (size_t)nscratch * Tq * Tk * sizeof(tx_real));
+        *st = (attention_state){P, Pd, dP, nscratch, scale, key, drop ? dropout : 0, H, D, qv, kv,
+                                rows};
+    }
     if (probs) *probs = P;
     return out;
 }
