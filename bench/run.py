@@ -267,9 +267,6 @@ def bench_nanogpt(binary):
     os.makedirs(out_dir, exist_ok=True)
     with open(windows, "w", encoding="utf-8", newline="") as f:
         f.write(text[len(text) * 9 // 10:][:1000 * 64 + 1])
-    print("nanoGPT's CPU baby GPT recipe on the fortunes corpus, 2000 steps; wall time includes")
-    print("the periodic validations (480 windows each, as many as nanoGPT's 20 + 20 batches of")
-    print("12); the final validation loss, untimed for both, on the first 1000 windows of 64 of")
     # PyTorch's best thread setting differs between machines (intra-op
     # threads × OpenBLAS threads; on an AVX2 machine 1 × 2 beat 2 × 1, on an
     # AVX-512 one the reverse): one 300-step run of each, the faster kept
@@ -283,6 +280,9 @@ def bench_nanogpt(binary):
     print("PyTorch's thread settings, 300 steps each: " +
           ", ".join(f"{a} intra-op x {b} OpenBLAS {v:.1f} s" for (a, b), v in probe.items()) +
           f"; runs with {tt} x {bt}")
+    print("nanoGPT's CPU baby GPT recipe on the fortunes corpus, 2000 steps; wall time includes")
+    print("the periodic validations (480 windows each, as many as nanoGPT's 20 + 20 batches of")
+    print("12); the final validation loss, untimed for both, on the first 1000 windows of 64 of")
     print(f"the last 10%; {LM_ROUNDS} alternating runs each")
     ours, torch = [], []
     for _ in range(LM_ROUNDS):
