@@ -20,7 +20,7 @@
 /* One vector register: AVX-512's 64 bytes, AVX2's 32, SSE's 16. Wider than
  * the target's registers, GCC splits every vector operation and the 2·MR
  * accumulators no longer fit in registers: on an AVX2 machine a 64-byte
- * build ran the products 80 times slower. */
+ * build ran the products about 35 times slower. */
 #if defined(__AVX512F__)
 #define VBYTES 64
 #elif defined(__AVX__)
