@@ -50,6 +50,21 @@ def tokens_per_step(args):
     return 2 * n if args[0] == "ed" else n
 
 
+def cpu_has_bf16():
+    """Whether the CPU has AVX-512 BF16, without which ours refuses bf16 (exit
+    2): the bf16 rows and columns are left out then, and say so."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags and "avx512bw" in flags
+
+
+BF16 = cpu_has_bf16()
+NO_BF16 = "bf16 left out: this CPU has no AVX-512 BF16"
+
+
 def env(**kw):
     e = dict(os.environ)
     e.pop("OPENBLAS_CORETYPE", None)  # let OpenBLAS pick its kernels itself
@@ -133,7 +148,8 @@ def bench_steps(binary, quick):
           f"{ROUNDS} interleaved processes each")
     print("GFLOP/s counts 3x the forward matmul FLOPs; tokens = source + target tokens;")
     print("RSS/need: our peak resident set over parameters + gradients + Adam state + arena;")
-    print("bf16: ours with every product in bf16, PyTorch under bf16 autocast (2 threads)")
+    print("bf16: ours with every product in bf16, PyTorch under bf16 autocast (2 threads)"
+          if BF16 else NO_BF16)
     print(f"{'config':6} {'prec':>4} {'thr':>3} {'ours ms':>9} {'torch ms':>9} {'ratio':>6} "
           f"{'ours tok/s':>11} {'torch tok/s':>11} {'ours GF/s':>9} {'torch GF/s':>10} "
           f"{'ours MB':>8} {'torch MB':>8} {'RSS/need':>8}  torch threads (intra-op x OpenBLAS)")
@@ -141,7 +157,7 @@ def bench_steps(binary, quick):
         args = CONFIGS[name][0].split()
         fl, tok = flops_per_step(args), tokens_per_step(args)
         one = None
-        for threads, bf16 in ((1, False), (2, False), (2, True)):
+        for threads, bf16 in ((1, False), (2, False)) + (((2, True),) if BF16 else ()):
             ours, torch, best, rss = bench_model(binary, name, threads, bf16)
             if bf16:
                 speed = f"  ours bf16 vs float32: {two / ours:.2f}x faster"
@@ -166,6 +182,8 @@ def bench_gemm(binary):
                              env=env(OMP_NUM_THREADS=threads)).stdout.split()
         peak[threads] = float(out[1]), float(out[2])
     print("Matrix products C = op(A)·op(B), median ms of 20; OpenBLAS sgemm at the same threads;")
+    if not BF16:
+        print(NO_BF16 + " (its columns: nan)")
     print("peak: register-only multiply-add loops, float32 FMA "
           f"{peak[1][0]:.0f} / {peak[2][0]:.0f} GF/s and bf16 dot {peak[1][1]:.0f} / "
           f"{peak[2][1]:.0f} GF/s at 1 / 2 threads")
@@ -177,6 +195,9 @@ def bench_gemm(binary):
         for threads in (1, 2):
             res = []
             for bf16 in (0, 1):
+                if bf16 and not BF16:
+                    res.append((float("nan"), float("nan")))
+                    continue
                 out = subprocess.run([binary, "gemm", *shape.split(), "20"], check=True,
                                      capture_output=True, text=True,
                                      env=env(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
@@ -187,7 +208,7 @@ def bench_gemm(binary):
             print(f"{label:16} {shape:>22} {threads:3} {ours:9.3f} {blas:9.3f} "
                   f"{gf / ours:9.1f} {gf / blas:9.1f} {blas / ours:8.0%} "
                   f"{gf / ours / peak[threads][0]:7.0%} {bf:8.3f} {gf / bf:9.1f} "
-                  f"{gf / bf / peak[threads][1]:7.0%}", flush=True)
+                  f"{gf / bf / peak[threads][1] if BF16 else float('nan'):7.0%}", flush=True)
 
 
 def bench_train(binary, config):
@@ -324,11 +345,13 @@ def bench_precision(binary):
     validation (exact match, or for text the loss and bits per character)."""
     tapeformer = os.path.join(os.path.dirname(binary), "tapeformer")
     print("Shipped configs in float32 and bf16, 2 threads: stopping step, seconds, last validation")
+    if not BF16:
+        print(NO_BF16)
     print(f"{'config':12} {'fp32 step':>9} {'s':>6} {'validation':>18} {'bf16 step':>9} {'s':>6} "
           f"{'validation':>18}")
     for name in SHIPPED:
         row = []
-        for prec in ("float32", "bf16"):
+        for prec in ("float32", "bf16") if BF16 else ("float32",):
             out_dir = os.path.join(os.path.dirname(binary), f"bench-{name}-{prec}")
             t0 = time.perf_counter()
             out = subprocess.run([tapeformer, "train", os.path.join(HERE, "..", "configs", f"{name}.ini"),
@@ -342,7 +365,7 @@ def bench_precision(binary):
             bpc = re.findall(r"loss ([0-9.]+)  ([0-9.]+) bits/char", out)
             val = f"{acc[-1]}%" if acc else f"{bpc[-1][0]} / {bpc[-1][1]} bpc"
             row.append(f"{step:9} {secs:6.1f} {val:>18}")
-        print(f"{name:12} {row[0]} {row[1]}", flush=True)
+        print(f"{name:12} {' '.join(row)}", flush=True)
 
 # The bench's base and gpt shapes as training configs: a step is 2
 # micro-batches (accumulate) whose sequences add up to the bench's batch.
