@@ -259,19 +259,7 @@ static int stream_bench(char **a) {
     }                                                                                       \
     return 0 CHAINS(SUM);
 
-__attribute__((target("avx512f"), noinline)) static float fma_loop(long n, float seed) {
-#define DECL(i) __m512 a##i = _mm512_set1_ps(seed + i);
-#define STEP(i) a##i = _mm512_fmadd_ps(a##i, m, c);
-#define SUM(i) + _mm512_reduce_add_ps(a##i)
-    __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f);
-    CHAINS(DECL)
-    CHAIN_LOOP(n)
-#undef STEP
-#undef DECL
-#undef SUM
-}
-
-/* The same on AVX2 (16 flops a vfmadd231ps), for CPUs without AVX-512. */
+/* The FMA chains on AVX2 (16 flops a vfmadd231ps), for CPUs without AVX-512. */
 __attribute__((target("avx2,fma"))) static inline float sum8(__m256 v) {
     float x[8];
     _mm256_storeu_ps(x, v);
@@ -290,8 +278,16 @@ __attribute__((target("avx2,fma"), noinline)) static float fma_loop_avx2(long n,
 #undef SUM
 }
 
+__attribute__((target("avx512f"), noinline)) static float fma_loop(long n, float seed) {
 #define DECL(i) __m512 a##i = _mm512_set1_ps(seed + i);
+#define STEP(i) a##i = _mm512_fmadd_ps(a##i, m, c);
 #define SUM(i) + _mm512_reduce_add_ps(a##i)
+    __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f);
+    CHAINS(DECL)
+    CHAIN_LOOP(n)
+#undef STEP
+}
+
 __attribute__((target("avx512f,avx512bf16"), noinline)) static float dot_loop(long n, float seed) {
 #define STEP(i) a##i = _mm512_dpbf16_ps(a##i, x, y);
     __m512bh x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f)), y = x;
@@ -304,9 +300,9 @@ __attribute__((target("avx512f,avx512bf16"), noinline)) static float dot_loop(lo
 
 static int peak_bench(void) {
     double gf[2] = {0, 0}, sink = 0;
+    /* float32 on AVX-512 or else AVX2; a CPU without bf16 reports 0 for it */
+    int wide = __builtin_cpu_supports("avx512f");
     for (int kind = 0; kind < 2; kind++) {
-        /* float32 on AVX-512 or else AVX2; a CPU without bf16 reports 0 for it */
-        int wide = __builtin_cpu_supports("avx512f");
         if (kind == 0 && !wide && !__builtin_cpu_supports("fma")) continue;
         if (kind == 1 && !tx_bf16_supported()) break;
         double best = 1e30;
